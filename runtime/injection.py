@@ -70,21 +70,21 @@ class Injection(BaseModel):
     # -- decisions ---------------------------------------------------------------------
     def fails_for_good(self, run_index: int, step: str) -> bool:
         p = self.fail.get(step, 0.0)
-        return p > 0 and _uniform(self.seed, run_index, step, "fail") < p
+        return p > 0 and deterministic_uniform(self.seed, run_index, step, "fail") < p
 
     def flaky_failure(self, run_index: int, step: str, attempt: int) -> bool:
         p = self.flaky.get(step, 0.0)
-        return p > 0 and _uniform(self.seed, run_index, step, f"flaky{attempt}") < p
+        return p > 0 and deterministic_uniform(self.seed, run_index, step, f"flaky{attempt}") < p
 
     def compensation_fails(self, run_index: int, step: str) -> bool:
         p = self.fail_compensation.get(step, 0.0)
-        return p > 0 and _uniform(self.seed, run_index, step, "compfail") < p
+        return p > 0 and deterministic_uniform(self.seed, run_index, step, "compfail") < p
 
     def latency_of(self, run_index: int, step: str, attempt: int) -> timedelta:
         spec = self.latency.get(step)
         if spec is None:
             return timedelta(0)
-        return timedelta(milliseconds=spec.sample(_uniform(self.seed, run_index, step, f"lat{attempt}")))
+        return timedelta(milliseconds=spec.sample(deterministic_uniform(self.seed, run_index, step, f"lat{attempt}")))
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -168,8 +168,9 @@ def _ms(text: str) -> float:
     return parse_duration(text).total_seconds() * 1000
 
 
-def _uniform(seed: int, run_index: int, step: str, what: str) -> float:
-    digest = hashlib.blake2b(f"{seed}|{run_index}|{step}|{what}".encode(), digest_size=8).digest()
+def deterministic_uniform(seed: int, key: int | str, step: str, what: str) -> float:
+    """A uniform [0, 1) draw that depends only on its arguments (seeded, order-free)."""
+    digest = hashlib.blake2b(f"{seed}|{key}|{step}|{what}".encode(), digest_size=8).digest()
     return (struct.unpack("<Q", digest)[0] >> 11) * (1.0 / (1 << 53))
 
 

@@ -6,7 +6,8 @@
     event(id PK, run_id, seq, ts, type, step, attempt, duration_ms, error_type, error, data JSON)
         UNIQUE(run_id, seq)
 
-Times are naive UTC datetimes. Events are only ever inserted. ``run`` rows are updated
+Times are timezone-aware UTC datetimes (SQLModel's UTCDateTime: timestamptz on PostgreSQL,
+UTC text on SQLite). Events are only ever inserted. ``run`` rows are updated
 (status, end, lease) by the runner that holds the lease. Indexes serve the dashboard's
 queries; docs/event-log.md explains each.
 """
@@ -117,7 +118,7 @@ class EventRow(SQLModel, table=True):
     duration_ms: float | None = None
     error_type: str | None = Field(default=None, max_length=255)
     error: str | None = None
-    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
 
 
 definition_table = DefinitionRow.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,189 @@
+"""Run many sagas at once: the engine behind ``saga run`` and the Run page.
+
+    options = BatchOptions(count=1000, concurrency=100, seed=7, injection=injection)
+    summary = run_batch_sync(definition, registry, "sqlite:///saga.db", options, progress=print)
+
+``concurrency`` workers each take the next run index until ``count`` runs have ended.
+Runs the engine had to abandon (a failed write, a lost lease) are resumed from the log
+before the batch returns, so every run this batch owns ends terminal unless the store itself
+stays down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from runtime.actions import ActionRegistry
+from runtime.clock import Clock
+from runtime.definition import SagaDefinition
+from runtime.engine import Engine, RunResult
+from runtime.injection import Injection
+from runtime.limits import DEFAULT_LIMITS, Limits
+from runtime.store.sql import EventStore
+from runtime.store.tables import Origin, RunStatus
+
+
+@dataclass
+class BatchOptions:
+    count: int = 1
+    concurrency: int = 10
+    seed: int = 0
+    injection: Injection | None = None
+    origin: str = Origin.REAL.value
+    input: Mapping[str, Any] = field(default_factory=dict)
+    batch_id: str | None = None
+    lease_seconds: float = 30.0
+    limits: Limits = DEFAULT_LIMITS
+
+
+@dataclass
+class BatchProgress:
+    done: int
+    total: int
+    completed: int = 0
+    compensated: int = 0
+    failed: int = 0
+    unfinished: int = 0
+
+
+@dataclass
+class BatchSummary:
+    batch_id: str
+    total: int
+    completed: int
+    compensated: int
+    failed: int
+    unfinished: int
+    elapsed_seconds: float
+    sagas_per_second: float
+    p50_ms: float
+    p95_ms: float
+    commits: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[BatchProgress], None]
+
+
+async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store: EventStore,
+                    options: BatchOptions, *, progress: ProgressCallback | None = None,
+                    clock: Clock | None = None, owner: str | None = None) -> BatchSummary:
+    batch_id = options.batch_id or uuid.uuid4().hex[:12]
+    tally = BatchProgress(0, options.count)
+    durations: list[float] = []
+    abandoned: list[str] = []
+    next_index = iter(range(options.count))
+    origin = Origin(options.origin)
+
+    def record(result: RunResult) -> None:
+        tally.done += 1
+        if result.status is RunStatus.COMPLETED:
+            tally.completed += 1
+        elif result.status is RunStatus.COMPENSATED:
+            tally.compensated += 1
+        elif result.status is RunStatus.FAILED:
+            tally.failed += 1
+        else:
+            tally.unfinished += 1
+        if result.status is not None:
+            durations.append(result.duration_ms)
+        if progress is not None:
+            progress(tally)
+
+    began = time.perf_counter()
+    async with Engine(store, registry, owner=owner, clock=clock, limits=options.limits,
+                      lease_seconds=options.lease_seconds, seed=options.seed) as engine:
+        async def worker() -> None:
+            for index in next_index:
+                result = await engine.start(definition, options.input, run_index=index,
+                                            injection=options.injection, origin=origin,
+                                            batch=batch_id)
+                if result.abandoned:
+                    abandoned.append(result.run_id)
+                    tally.unfinished += 1
+                    continue
+                record(result)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(options.concurrency, options.count)))))
+        for _ in range(5):  # re-drive runs a store fault made the engine let go of
+            if not abandoned:
+                break
+            retry, abandoned[:] = list(abandoned), []
+            for run_id in retry:
+                tally.unfinished -= 1
+                result = await _redrive(engine, store, run_id)
+                if result is None:
+                    continue  # the run never reached the log; nothing to continue
+                if result.abandoned:
+                    abandoned.append(run_id)
+                    tally.unfinished += 1
+                else:
+                    record(result)
+            await asyncio.sleep(0.05)
+        commits, events = engine.committer.commits, engine.committer.rows
+    elapsed = time.perf_counter() - began
+    ended = tally.completed + tally.compensated + tally.failed
+    return BatchSummary(batch_id, options.count, tally.completed, tally.compensated, tally.failed,
+                        tally.unfinished, elapsed, ended / elapsed if elapsed else 0.0,
+                        _percentile(durations, 50), _percentile(durations, 95), commits, events)
+
+
+async def _redrive(engine: Engine, store: EventStore, run_id: str) -> RunResult | None:
+    from runtime.errors import RunNotFoundError, StoreError
+
+    try:
+        claimed = await asyncio.to_thread(store.claim, engine.owner, engine.clock.now(),
+                                          engine.committer.lease_until(), run_ids=[run_id])
+    except StoreError as exc:
+        return RunResult(run_id, None, abandoned=str(exc))
+    if not claimed:
+        try:
+            record = await asyncio.to_thread(store.load_run, run_id, with_events=False)
+        except RunNotFoundError:
+            return None
+        except StoreError as exc:
+            return RunResult(run_id, None, abandoned=str(exc))
+        status = RunStatus(record.status)
+        if status.terminal:
+            return RunResult(run_id, status, record.duration_ms or 0.0)
+        return RunResult(run_id, None, abandoned=f"run {run_id} is held by {record.owner}")
+    try:
+        return await engine.resume(run_id)
+    except StoreError as exc:
+        return RunResult(run_id, None, abandoned=str(exc))
+
+
+def run_batch_sync(definition: SagaDefinition, registry: ActionRegistry, db_url: str,
+                   options: BatchOptions, *, progress: ProgressCallback | None = None) -> BatchSummary:
+    """Blocking wrapper (own event loop, own store) for threads and scripts."""
+    store = EventStore(db_url)
+    try:
+        return asyncio.run(run_batch(definition, registry, store, options, progress=progress))
+    finally:
+        store.close()
+
+
+def simulated_registry(definition: SagaDefinition) -> ActionRegistry:
+    """Every action and compensation of the definition as a no-op; injection does the rest."""
+    registry = ActionRegistry()
+    for step in definition.steps:
+        registry.register_simulated(step.action)
+        if step.compensation:
+            registry.register_simulated(step.compensation)
+    return registry
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[rank]

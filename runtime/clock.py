@@ -1,0 +1,54 @@
+"""Time for the engine: wall time for event timestamps, a monotonic clock for durations, and
+sleeping for backoff. Tests pass a :class:`ManualClock` so retries never really wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Wall time, timezone-aware UTC."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, never going back."""
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
+
+
+class ManualClock:
+    """A clock that only moves when slept on: ``sleep`` records the wait, advances time at
+    once and yields to the loop. ``sleeps`` lists every wait requested, in order."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._start = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._elapsed = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed)
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    def advance(self, seconds: float) -> None:
+        self._elapsed += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self._elapsed += max(seconds, 0.0)
+        await asyncio.sleep(0)

@@ -1,0 +1,386 @@
+"""The engine: the only code that calls actions and writes the event log.
+
+    async with Engine(store, registry) as engine:
+        result = await engine.start(definition, {"passenger": "ada"})
+        result.status                                    # completed / compensated / failed
+
+For each run it loops: ask the :class:`~runtime.planner.Planner` what to do, do it (start
+steps, compensate steps, change status), record what happened as events, fold them back
+into the state. Independent steps run as concurrent asyncio tasks. A step's outcome is
+committed (group commit, shared with every other run in flight) before the planner is asked
+again, so dependents never start on an unrecorded outcome.
+
+A run the engine cannot continue safely (its lease was lost, or a write failed so memory
+may be ahead of the log) is *abandoned*: ``RunResult.abandoned`` is set and recovery
+(``runtime.recovery``) re-folds it from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from runtime.actions import ActionContext, ActionRegistry
+from runtime.clock import Clock, SystemClock
+from runtime.definition import RetryPolicy, SagaDefinition, StepDefinition
+from runtime.errors import (
+    DefinitionMismatchError,
+    LeaseLostError,
+    LimitExceededError,
+    NonRetryableError,
+    RetryableError,
+    StoreError,
+)
+from runtime.injection import Injection, deterministic_uniform
+from runtime.limits import DEFAULT_LIMITS, Limits
+from runtime.planner import (
+    CompensateSteps,
+    Event,
+    Finish,
+    Planner,
+    RunState,
+    StartSteps,
+    TurnToCompensating,
+    apply,
+    fold,
+    new_state,
+)
+from runtime.store.committer import GroupCommitter
+from runtime.store.sql import EventStore, RunUpdate
+from runtime.store.tables import EventType, Mode, Origin, RunStatus
+
+
+def runner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: RunStatus | None
+    duration_ms: float = 0.0
+    trigger_step: str | None = None
+    failed_step: str | None = None
+    abandoned: str | None = None   # why the engine let go of the run (recovery continues it)
+
+
+@dataclass
+class _LiveRun:
+    run_id: str
+    definition: SagaDefinition
+    planner: Planner
+    state: RunState
+    injection: Injection | None
+    started_at: datetime
+    started_mono: float
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+
+class Engine:
+    """Runs sagas. One engine per event loop; share it between many concurrent runs."""
+
+    def __init__(self, store: EventStore, registry: ActionRegistry, *, owner: str | None = None,
+                 clock: Clock | None = None, limits: Limits = DEFAULT_LIMITS,
+                 lease_seconds: float = 30.0, seed: int = 0) -> None:
+        self.store = store
+        self.registry = registry
+        self.owner = owner or runner_id()
+        self.clock = clock or SystemClock()
+        self.limits = limits
+        self.seed = seed
+        self.lease_seconds = lease_seconds
+        self.committer = GroupCommitter(store, self.owner, self.clock, lease_seconds=lease_seconds)
+        self._planners: dict[str, Planner] = {}
+        self._saved: set[str] = set()
+        self._active: dict[str, _LiveRun] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Engine:
+        await self.committer.start()
+        self._heartbeat = asyncio.create_task(self._renew_leases(), name="saga-lease-heartbeat")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        await self.committer.close()
+
+    # -- public ------------------------------------------------------------------------
+    def planner(self, definition: SagaDefinition) -> Planner:
+        digest = definition.content_hash
+        planner = self._planners.get(digest)
+        if planner is None:
+            planner = self._planners[digest] = Planner(definition)
+        return planner
+
+    async def start(self, definition: SagaDefinition, input: Mapping[str, Any] | None = None, *,
+                    run_index: int = 0, injection: Injection | None = None,
+                    origin: Origin = Origin.REAL, batch: str | None = None,
+                    run_id: str | None = None) -> RunResult:
+        """Create a run, commit its ``run_started``, then drive it to a terminal status."""
+        data = dict(input or {})
+        self._check_payload(data, "the run input")
+        await self._save_definition(definition)
+        run_id = run_id or uuid.uuid4().hex
+        now = self.clock.now()
+        live = _LiveRun(run_id, definition, self.planner(definition), new_state(definition),
+                        injection, now, self.clock.monotonic())
+        self.committer.buffer_new_run({
+            "id": run_id, "saga": definition.saga, "definition_hash": definition.content_hash,
+            "status": RunStatus.RUNNING.value, "mode": Mode.ORCHESTRATION.value,
+            "origin": origin.value, "batch": batch, "input": data, "started_at": now,
+            "ended_at": None, "duration_ms": None, "owner": self.owner,
+            "lease_expires_at": self.committer.lease_until()})
+        self._append(live, Event(EventType.RUN_STARTED, data={
+            "input": data, "run_index": run_index, "batch": batch,
+            "injection": injection.model_dump(mode="json") if injection else None}))
+        try:
+            await self.committer.flush(run_id)
+        except (StoreError, LeaseLostError) as exc:
+            self.committer.forget(run_id)
+            return RunResult(run_id, None, abandoned=str(exc))
+        return await self._drive(live)
+
+    async def resume(self, run_id: str, definition: SagaDefinition | None = None) -> RunResult:
+        """Continue a run this engine's owner has claimed, from its folded events."""
+        record = await asyncio.to_thread(self.store.load_run, run_id)
+        pinned = definition
+        if pinned is None or pinned.content_hash != record.definition_hash:
+            if definition is not None:
+                raise DefinitionMismatchError(run_id, record.definition_hash, definition.content_hash)
+            pinned = await asyncio.to_thread(self.store.load_definition, record.definition_hash)
+        state = fold(pinned, record.events)
+        if state.status is not RunStatus(record.status) and RunStatus(record.status).terminal:
+            state.status = RunStatus(record.status)
+        injection = Injection.model_validate(state.injection) if state.injection else None
+        started_mono = self.clock.monotonic() - (self.clock.now() - record.started_at).total_seconds()
+        live = _LiveRun(run_id, pinned, self.planner(pinned), state, injection,
+                        record.started_at, started_mono)
+        return await self._drive(live)
+
+    # -- the loop ----------------------------------------------------------------------
+    async def _drive(self, live: _LiveRun) -> RunResult:
+        self._active[live.run_id] = live
+        try:
+            while True:
+                decision = live.planner.decide(live.state, frozenset(live.tasks))
+                if isinstance(decision, StartSteps):
+                    for name in decision.steps:
+                        live.tasks[name] = asyncio.create_task(self._run_step(live, name))
+                elif isinstance(decision, CompensateSteps):
+                    for name in decision.steps:
+                        live.tasks[name] = asyncio.create_task(self._compensate_step(live, name))
+                elif isinstance(decision, TurnToCompensating):
+                    self._append(live, Event(EventType.RUN_COMPENSATING, step=decision.trigger,
+                                             error=decision.error, data={"reason": "step_failed"}))
+                    await self.committer.flush(live.run_id, RunUpdate(RunStatus.COMPENSATING.value))
+                elif isinstance(decision, Finish):
+                    return await self._finish(live, decision)
+                else:
+                    await self._wait_for_tasks(live)
+        except (StoreError, LeaseLostError) as exc:
+            await self._cancel_tasks(live)
+            return RunResult(live.run_id, None, abandoned=str(exc))
+        finally:
+            self._active.pop(live.run_id, None)
+            self.committer.forget(live.run_id)
+
+    async def _wait_for_tasks(self, live: _LiveRun) -> None:
+        done, _ = await asyncio.wait(live.tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+        for name in [n for n, t in live.tasks.items() if t in done]:
+            task = live.tasks.pop(name)
+            task.result()  # re-raises StoreError / LeaseLostError from the step
+
+    async def _cancel_tasks(self, live: _LiveRun) -> None:
+        for task in live.tasks.values():
+            task.cancel()
+        await asyncio.gather(*live.tasks.values(), return_exceptions=True)
+        live.tasks.clear()
+
+    async def _finish(self, live: _LiveRun, decision: Finish) -> RunResult:
+        state = live.state
+        duration = max((self.clock.monotonic() - live.started_mono) * 1000, 0.0)
+        event_type = {RunStatus.COMPLETED: EventType.RUN_COMPLETED,
+                      RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,
+                      RunStatus.FAILED: EventType.RUN_FAILED}[decision.status]
+        already = state.status.terminal
+        if not already:
+            self._append(live, Event(event_type, step=decision.step, duration_ms=duration,
+                                     error=decision.error,
+                                     data={"reason": decision.reason} if decision.reason else None))
+            await self.committer.flush(live.run_id, RunUpdate(
+                decision.status.value, ended_at=self.clock.now(), duration_ms=duration))
+        return RunResult(live.run_id, decision.status, duration, state.trigger_step,
+                         state.failed_step)
+
+    # -- steps -------------------------------------------------------------------------
+    async def _run_step(self, live: _LiveRun, name: str) -> None:
+        definition = live.definition
+        step = definition.step(name)
+        policy = definition.retry_policy(step)
+        timeout = definition.timeout_of(step).total_seconds()
+        state = live.state.steps[name]
+        while True:
+            attempt = state.attempts + 1
+            self._append(live, Event(EventType.STEP_STARTED, step=name, attempt=attempt))
+            began = self.clock.monotonic()
+            error: BaseException | None = None
+            try:
+                self._check_event_budget(live)
+                output = await self._call(live, step, attempt, timeout, compensating=False)
+            except (StoreError, LeaseLostError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - an action's failure is data
+                error = exc
+            elapsed = (self.clock.monotonic() - began) * 1000
+            if error is None:
+                self._append(live, Event(EventType.STEP_SUCCEEDED, step=name, attempt=attempt,
+                                         duration_ms=elapsed, data={"output": output}))
+                await self.committer.flush(live.run_id)
+                return
+            wait = self._next_wait(live, name, policy, attempt - state.budget_start, error, "step")
+            event_type = EventType.STEP_TIMED_OUT if isinstance(error, TimeoutError) else EventType.STEP_FAILED
+            self._append(live, _failure(event_type, name, attempt, elapsed, error, wait))
+            await self.committer.flush(live.run_id)
+            if wait is None:
+                return
+            await self.clock.sleep(wait)
+
+    async def _compensate_step(self, live: _LiveRun, name: str) -> None:
+        definition = live.definition
+        step = definition.step(name)
+        policy = definition.compensation_policy(step)
+        timeout = definition.timeout_of(step).total_seconds()
+        state = live.state.steps[name]
+        while True:
+            attempt = state.compensation_attempts + 1
+            self._append(live, Event(EventType.COMPENSATION_STARTED, step=name, attempt=attempt))
+            began = self.clock.monotonic()
+            error: BaseException | None = None
+            try:
+                output = await self._call(live, step, attempt, timeout, compensating=True)
+            except (StoreError, LeaseLostError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded, and the run ends failed if final
+                error = exc
+            elapsed = (self.clock.monotonic() - began) * 1000
+            if error is None:
+                self._append(live, Event(EventType.COMPENSATION_SUCCEEDED, step=name,
+                                         attempt=attempt, duration_ms=elapsed,
+                                         data={"output": output}))
+                await self.committer.flush(live.run_id)
+                return
+            wait = self._next_wait(live, name, policy, attempt - state.compensation_budget_start,
+                                   error, "compensation")
+            self._append(live, _failure(EventType.COMPENSATION_FAILED, name, attempt, elapsed,
+                                        error, wait))
+            await self.committer.flush(live.run_id)
+            if wait is None:
+                return
+            await self.clock.sleep(wait)
+
+    async def _call(self, live: _LiveRun, step: StepDefinition, attempt: int, timeout: float, *,
+                    compensating: bool) -> Any:
+        name = step.name
+        state = live.state
+        key = f"{live.run_id}:{name}:compensate" if compensating else f"{live.run_id}:{name}"
+        action_name = step.compensation if compensating else step.action
+        assert action_name is not None
+        context = ActionContext(live.run_id, name, attempt, state.input, state.outputs(), key,
+                                compensating, live.definition.saga)
+        injection = live.injection
+        async with asyncio.timeout(timeout):
+            if injection is not None:
+                latency = injection.latency_of(state.run_index, name, attempt)
+                if latency:
+                    await self.clock.sleep(latency.total_seconds())
+                if compensating:
+                    if injection.compensation_fails(state.run_index, name):
+                        raise NonRetryableError(f"injected failure of {name}'s compensation")
+                else:
+                    if injection.fails_for_good(state.run_index, name):
+                        raise NonRetryableError(f"injected failure of {name} (like a declined card)")
+                    if injection.flaky_failure(state.run_index, name, attempt):
+                        raise RetryableError(f"injected transient failure of {name}")
+            output = await self.registry.invoke(action_name, context)
+        self._check_payload(output, f"the output of {action_name}")
+        return output
+
+    def _next_wait(self, live: _LiveRun, name: str, policy: RetryPolicy, used: int,
+                   error: BaseException, what: str) -> float | None:
+        """Seconds before the next attempt, or None if this failure is final."""
+        if isinstance(error, NonRetryableError | LimitExceededError) or used >= policy.max_attempts:
+            return None
+        interval = policy.interval(used).total_seconds()
+        if policy.jitter:
+            u = deterministic_uniform(self.seed, live.run_id, name, f"{what}-jitter{used}")
+            interval *= 0.5 + 0.5 * u
+        return interval
+
+    # -- events ------------------------------------------------------------------------
+    def _append(self, live: _LiveRun, event: Event) -> None:
+        seq = live.state.last_seq + 1
+        ts = self.clock.now()
+        stamped = Event(event.type, seq, ts, event.step, event.attempt, event.duration_ms,
+                        event.error_type, event.error, event.data)
+        self.committer.buffer(live.run_id, {
+            "run_id": live.run_id, "seq": seq, "ts": ts, "type": event.type.value,
+            "step": event.step, "attempt": event.attempt, "duration_ms": event.duration_ms,
+            "error_type": event.error_type, "error": event.error, "data": event.data})
+        apply(live.state, stamped)
+
+    def _check_event_budget(self, live: _LiveRun) -> None:
+        reserve = 3 * len(live.definition.steps) + 4
+        if live.state.last_seq + reserve > self.limits.max_events_per_run:
+            raise LimitExceededError("events in this run", live.state.last_seq + reserve,
+                                     self.limits.max_events_per_run, live.run_id)
+
+    def _check_payload(self, value: Any, what: str) -> None:
+        try:
+            size = len(json.dumps(value, separators=(",", ":")))
+        except (TypeError, ValueError) as exc:
+            raise NonRetryableError(f"{what} is not JSON: {exc}") from None
+        if size > self.limits.max_payload_bytes:
+            raise LimitExceededError(f"{what} size in bytes", size, self.limits.max_payload_bytes)
+
+    async def _save_definition(self, definition: SagaDefinition) -> None:
+        digest = definition.content_hash
+        if digest not in self._saved:
+            await asyncio.to_thread(self.store.save_definition, definition, self.clock.now())
+            self._saved.add(digest)
+
+    async def _renew_leases(self) -> None:
+        interval = self.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            ids = list(self._active)
+            if not ids:
+                continue
+            until = self.committer.lease_until()
+            try:
+                lost = await asyncio.to_thread(self.store.renew, self.owner, ids, until)
+            except StoreError:
+                continue  # the next heartbeat or commit tries again
+            for run_id in lost:
+                live = self._active.get(run_id)
+                if live is not None:
+                    for task in live.tasks.values():
+                        task.cancel()
+
+
+def _failure(event_type: EventType, step: str, attempt: int, elapsed: float,
+             error: BaseException, wait: float | None) -> Event:
+    message = str(error) or type(error).__name__
+    if isinstance(error, TimeoutError):
+        message = f"no outcome within the step's timeout ({elapsed / 1000:.3g}s); it may have taken effect"
+    return Event(event_type, step=step, attempt=attempt, duration_ms=elapsed,
+                 error_type=type(error).__name__, error=message[:2000],
+                 data={"final": wait is None, "retry_in_ms": None if wait is None else wait * 1000})

@@ -1,0 +1,264 @@
+"""The pure core: fold a run's events into its state, and decide what to do next.
+
+    state = fold(definition, events)           # rebuild after a crash
+    apply(state, event)                         # the engine applies each event it writes
+    decision = decide(definition, state)        # what the engine must do now
+
+No I/O, no clock, no randomness: the engine executes what ``decide`` returns and records
+the outcome as events, which ``apply`` folds back in. Recovery is ``fold`` + the same loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import networkx as nx
+
+from runtime.definition import SagaDefinition, StepKind
+from runtime.store.tables import EventType, RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event-log row, as the engine writes it and the planner reads it."""
+
+    type: EventType
+    seq: int = 0
+    ts: datetime | None = None
+    step: str | None = None
+    attempt: int | None = None
+    duration_ms: float | None = None
+    error_type: str | None = None
+    error: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class StepPhase(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"        # started; outcome not recorded (unknown after a crash)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"          # failed for good with a known outcome: nothing to undo
+    UNKNOWN = "unknown"        # gave up after a timeout: it may have taken effect
+
+
+class CompensationPhase(StrEnum):
+    NONE = "none"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class StepState:
+    phase: StepPhase = StepPhase.PENDING
+    attempts: int = 0             # attempts started so far (the last attempt number)
+    budget_start: int = 0         # attempts before the last manual retry (redrive)
+    output: Any = None
+    compensation: CompensationPhase = CompensationPhase.NONE
+    compensation_attempts: int = 0
+    compensation_budget_start: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class RunState:
+    status: RunStatus = RunStatus.RUNNING
+    steps: dict[str, StepState] = field(default_factory=dict)
+    input: dict[str, Any] = field(default_factory=dict)
+    injection: dict[str, Any] | None = None
+    run_index: int = 0
+    batch: str | None = None
+    last_seq: int = 0
+    trigger_step: str | None = None   # whose failure turned the run to compensating
+    failed_step: str | None = None    # why a run is `failed`
+    resolved: bool = False
+
+    def outputs(self) -> dict[str, Any]:
+        return {name: s.output for name, s in self.steps.items() if s.phase is StepPhase.SUCCEEDED}
+
+
+def new_state(definition: SagaDefinition) -> RunState:
+    return RunState(steps={step.name: StepState() for step in definition.steps})
+
+
+def fold(definition: SagaDefinition, events: Iterable[Event]) -> RunState:
+    state = new_state(definition)
+    for event in events:
+        apply(state, event)
+    return state
+
+
+def apply(state: RunState, event: Event) -> None:
+    """Fold one event into the state (in place)."""
+    state.last_seq = max(state.last_seq, event.seq)
+    kind, data = event.type, event.data or {}
+    step = state.steps.get(event.step) if event.step else None
+    if kind is EventType.RUN_STARTED:
+        state.input = data.get("input") or {}
+        state.injection = data.get("injection")
+        state.run_index = int(data.get("run_index") or 0)
+        state.batch = data.get("batch")
+    elif step is not None and kind is EventType.STEP_STARTED:
+        step.phase, step.attempts = StepPhase.RUNNING, event.attempt or step.attempts + 1
+    elif step is not None and kind is EventType.STEP_SUCCEEDED:
+        step.phase, step.output, step.error = StepPhase.SUCCEEDED, data.get("output"), None
+    elif step is not None and kind in (EventType.STEP_FAILED, EventType.STEP_TIMED_OUT):
+        step.error = event.error
+        if not data.get("final"):
+            step.phase = StepPhase.PENDING
+        elif kind is EventType.STEP_TIMED_OUT:
+            step.phase = StepPhase.UNKNOWN
+        else:
+            step.phase = StepPhase.FAILED
+    elif kind is EventType.RUN_COMPENSATING:
+        state.status, state.trigger_step = RunStatus.COMPENSATING, event.step
+    elif step is not None and kind is EventType.COMPENSATION_STARTED:
+        step.compensation = CompensationPhase.RUNNING
+        step.compensation_attempts = event.attempt or step.compensation_attempts + 1
+    elif step is not None and kind is EventType.COMPENSATION_SUCCEEDED:
+        step.compensation, step.error = CompensationPhase.SUCCEEDED, None
+    elif step is not None and kind is EventType.COMPENSATION_FAILED:
+        step.error = event.error
+        step.compensation = CompensationPhase.FAILED if data.get("final") else CompensationPhase.NONE
+    elif kind is EventType.RUN_COMPLETED:
+        state.status = RunStatus.COMPLETED
+    elif kind is EventType.RUN_COMPENSATED:
+        state.status = RunStatus.COMPENSATED
+    elif kind is EventType.RUN_FAILED:
+        state.status, state.failed_step = RunStatus.FAILED, event.step
+    elif kind is EventType.MANUAL_ACTION:
+        _apply_manual(state, data)
+
+
+def _apply_manual(state: RunState, data: dict[str, Any]) -> None:
+    action = data.get("action")
+    if action == "resolve":
+        state.resolved = True
+    elif action == "retry" and state.status is RunStatus.FAILED:
+        state.resolved = False
+        compensating = state.trigger_step is not None
+        state.status = RunStatus.COMPENSATING if compensating else RunStatus.RUNNING
+        state.failed_step = None
+        for step in state.steps.values():
+            if compensating and step.compensation is CompensationPhase.FAILED:
+                step.compensation = CompensationPhase.NONE
+                step.compensation_budget_start = step.compensation_attempts
+            if not compensating and step.phase in (StepPhase.FAILED, StepPhase.UNKNOWN):
+                step.phase = StepPhase.PENDING
+                step.budget_start = step.attempts
+
+
+# -- decisions ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StartSteps:
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Something is in flight; act again when it finishes."""
+
+
+@dataclass(frozen=True)
+class TurnToCompensating:
+    trigger: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class CompensateSteps:
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finish:
+    status: RunStatus
+    step: str | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+Decision = StartSteps | Wait | TurnToCompensating | CompensateSteps | Finish
+
+
+class Planner:
+    """Decisions for one definition. Build once per definition; ``decide`` is cheap.
+
+        planner = Planner(definition)
+        planner.decide(state, in_flight=frozenset({"charge_payment"}))
+    """
+
+    def __init__(self, definition: SagaDefinition) -> None:
+        self.definition = definition
+        graph = nx.DiGraph()
+        graph.add_nodes_from(step.name for step in definition.steps)
+        graph.add_edges_from((dep, step.name) for step in definition.steps for dep in step.after)
+        self.order = tuple(step.name for step in definition.steps)
+        self.deps = {step.name: tuple(step.after) for step in definition.steps}
+        self.descendants = {name: frozenset(nx.descendants(graph, name)) for name in graph}
+        self.kinds = {step.name: step.kind for step in definition.steps}
+        self.compensable = frozenset(s.name for s in definition.steps
+                                     if s.compensation and s.kind is StepKind.COMPENSATABLE)
+        self.continue_on_error = definition.defaults.compensation.continue_on_error
+
+    def decide(self, state: RunState, in_flight: frozenset[str] = frozenset()) -> Decision:
+        """The next move. ``in_flight``: steps (or compensations) the engine runs now; a
+        RUNNING step not in flight is one whose outcome a crash left unknown."""
+        if state.status is RunStatus.RUNNING:
+            return self._forward(state, in_flight)
+        if state.status is RunStatus.COMPENSATING:
+            return self._compensation(state, in_flight)
+        return Finish(state.status, state.failed_step)
+
+    def compensation_candidates(self, state: RunState) -> list[str]:
+        """Steps to undo: compensatable steps whose action succeeded or whose outcome is
+        unknown (started without a recorded outcome, or timed out for good)."""
+        return [n for n in self.order if n in self.compensable
+                and state.steps[n].phase in (StepPhase.SUCCEEDED, StepPhase.RUNNING,
+                                             StepPhase.UNKNOWN)]
+
+    def _forward(self, state: RunState, in_flight: frozenset[str]) -> Decision:
+        steps = state.steps
+        failed = [n for n in self.order if steps[n].phase in (StepPhase.FAILED, StepPhase.UNKNOWN)]
+        if failed:
+            if in_flight:
+                return Wait()
+            first = failed[0]
+            if self.kinds[first] is StepKind.RETRIABLE:
+                return Finish(RunStatus.FAILED, first, "forward_step_failed", steps[first].error)
+            return TurnToCompensating(first, steps[first].error)
+        if all(steps[n].phase is StepPhase.SUCCEEDED for n in self.order):
+            return Finish(RunStatus.COMPLETED)
+        ready = tuple(
+            n for n in self.order
+            if n not in in_flight
+            and steps[n].phase in (StepPhase.PENDING, StepPhase.RUNNING)
+            and all(steps[d].phase is StepPhase.SUCCEEDED for d in self.deps[n])
+        )
+        return StartSteps(ready) if ready else Wait()
+
+    def _compensation(self, state: RunState, in_flight: frozenset[str]) -> Decision:
+        steps = state.steps
+        candidates = self.compensation_candidates(state)
+        failed = [n for n in candidates if steps[n].compensation is CompensationPhase.FAILED]
+        if failed and not self.continue_on_error:
+            if in_flight:
+                return Wait()
+            return Finish(RunStatus.FAILED, failed[0], "compensation_failed", steps[failed[0]].error)
+        remaining = [n for n in candidates
+                     if steps[n].compensation not in (CompensationPhase.SUCCEEDED,
+                                                      CompensationPhase.FAILED)]
+        if not remaining:
+            if failed:
+                return Finish(RunStatus.FAILED, failed[0], "compensation_failed",
+                              steps[failed[0]].error)
+            return Finish(RunStatus.COMPENSATED)
+        pending = set(remaining)
+        ready = tuple(n for n in remaining
+                      if n not in in_flight and not (self.descendants[n] & pending))
+        return CompensateSteps(ready) if ready else Wait()

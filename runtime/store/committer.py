@@ -1,0 +1,128 @@
+"""Group commit: many concurrent runs share one transaction per round trip.
+
+Runs *buffer* events (no I/O) and *flush* when an outcome must be durable before they go on
+(a step's outcome before its dependents start). One writer task takes everything buffered
+by every run, writes it in one transaction on a dedicated thread, and wakes the flushers.
+While a transaction is in flight, new flushes queue for the next one, so under load each
+commit carries many runs' events.
+
+If a write fails, every run with rows in that batch is *poisoned*: its in-memory state may
+be ahead of the log, so its next buffer/flush raises and the engine abandons it; recovery
+re-folds it from the log. A lease rejection poisons just that run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from runtime.clock import Clock
+from runtime.errors import LeaseLostError, SagaError, StoreError
+from runtime.store.sql import EventStore, RunUpdate, WriteBatch
+
+
+class GroupCommitter:
+    def __init__(self, store: EventStore, owner: str, clock: Clock, *,
+                 lease_seconds: float = 30.0) -> None:
+        self.store = store
+        self.owner = owner
+        self.clock = clock
+        self.lease = timedelta(seconds=lease_seconds)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="saga-commit")
+        self._new_runs: list[dict[str, Any]] = []
+        self._events: dict[str, list[dict[str, Any]]] = {}
+        self._updates: dict[str, RunUpdate] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._poisoned: dict[str, SagaError] = {}
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0
+        self.rows = 0
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._loop(), name="saga-group-commit")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=True)
+
+    def lease_until(self) -> datetime:
+        return self.clock.now() + self.lease
+
+    # -- API for the engine ----------------------------------------------------------------
+    def check(self, run_id: str) -> None:
+        error = self._poisoned.get(run_id)
+        if error is not None:
+            raise error
+
+    def buffer(self, run_id: str, row: dict[str, Any]) -> None:
+        self.check(run_id)
+        self._events.setdefault(run_id, []).append(row)
+
+    def buffer_new_run(self, row: dict[str, Any]) -> None:
+        self._new_runs.append(row)
+
+    def flush(self, run_id: str, update: RunUpdate | None = None) -> asyncio.Future[None]:
+        """Ask for everything buffered so far to be committed; await the result."""
+        self.check(run_id)
+        if update is not None:
+            self._updates[run_id] = update
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(run_id, []).append(future)
+        assert self._wake is not None, "GroupCommitter.start() was not awaited"
+        self._wake.set()
+        return future
+
+    def forget(self, run_id: str) -> None:
+        """Drop poison and leftovers of a run the engine has finished with."""
+        self._poisoned.pop(run_id, None)
+
+    # -- the writer ------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not (self._waiters or self._events or self._new_runs or self._updates):
+                if self._closing:
+                    return
+                continue
+            batch = WriteBatch(self.owner, self.lease_until(), self._new_runs, self._events,
+                               self._updates)
+            waiters = self._waiters
+            self._new_runs, self._events, self._updates, self._waiters = [], {}, {}, {}
+            try:
+                rejected = await loop.run_in_executor(self._executor, self.store.write, batch)
+            except Exception as exc:  # noqa: BLE001 - every run in the batch must learn of it
+                error = exc if isinstance(exc, SagaError) else StoreError("append", repr(exc))
+                touched = batch.run_ids() | {row["id"] for row in batch.new_runs}
+                for run_id in touched:
+                    self._poisoned[run_id] = error
+                self._settle(waiters, lambda run_id: error if run_id in touched else None)
+                continue
+            self.commits += 1
+            self.rows += sum(len(rows) for rows in batch.events.values())
+            for run_id in rejected:
+                self._poisoned[run_id] = LeaseLostError(run_id, self.owner)
+            self._settle(waiters, lambda run_id: self._poisoned.get(run_id))
+
+    @staticmethod
+    def _settle(waiters: dict[str, list[asyncio.Future[None]]], error_of: Any) -> None:
+        for run_id, futures in waiters.items():
+            error = error_of(run_id)
+            for future in futures:
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)

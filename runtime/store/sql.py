@@ -1,0 +1,416 @@
+"""The event log over SQLAlchemy Core: SQLite by default, any SQLAlchemy URL.
+
+    store = EventStore("sqlite:///saga.db")        # or postgresql+psycopg://host/db
+    store.save_definition(definition)
+    rejected = store.write(batch)                    # one transaction, many runs
+    record = store.load_run(run_id)
+
+On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (so two writers never
+deadlock on a lock upgrade), the journal is WAL with ``synchronous=FULL``, and a busy timeout
+makes writers queue instead of failing; a residual "database is locked" is retried here and
+never reaches the user. Writes go through Core ``executemany``, never the ORM.
+
+Leases: each run row names the runner that owns it and until when. :meth:`write` accepts
+events only for runs the writer still owns; the rest are returned as rejected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, or_, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel import SQLModel
+
+from runtime.definition import SagaDefinition
+from runtime.errors import RunNotFoundError, StoreError
+from runtime.planner import Event
+from runtime.store.tables import (
+    TERMINAL_STATUSES,
+    EventType,
+    RunStatus,
+    definition_table,
+    event_table,
+    run_table,
+)
+
+T = TypeVar("T")
+UNFINISHED = (RunStatus.RUNNING.value, RunStatus.COMPENSATING.value)
+
+
+@dataclass
+class RunUpdate:
+    """A run row change written with a batch (``status`` None: only the lease is renewed)."""
+
+    status: str | None = None
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+@dataclass
+class WriteBatch:
+    """Everything one group commit writes: new runs, events by run, run updates."""
+
+    owner: str
+    lease_until: datetime
+    new_runs: list[dict[str, Any]] = field(default_factory=list)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    updates: dict[str, RunUpdate] = field(default_factory=dict)
+
+    def run_ids(self) -> set[str]:
+        return set(self.events) | set(self.updates)
+
+    def __bool__(self) -> bool:
+        return bool(self.new_runs or self.events or self.updates)
+
+
+@dataclass
+class RunRecord:
+    id: str
+    saga: str
+    definition_hash: str
+    status: str
+    mode: str
+    origin: str
+    batch: str | None
+    input: dict[str, Any]
+    started_at: datetime
+    ended_at: datetime | None
+    duration_ms: float | None
+    owner: str | None
+    lease_expires_at: datetime | None
+    events: list[Event] = field(default_factory=list)
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path)}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept a plain file path as a SQLite database."""
+    if "://" not in url:
+        return sqlite_url(url)
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class EventStore:
+    """Rows in, rows out. Knows runs and events, not steps or sagas."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000, create: bool = True,
+                 lock_retries: int = 20) -> None:
+        self.url = normalise_url(url)
+        self.lock_retries = lock_retries
+        parsed = make_url(self.url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        try:
+            if self.is_sqlite:
+                if parsed.database and parsed.database != ":memory:":
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                self.engine = create_engine(self.url, connect_args={
+                    "timeout": busy_timeout_ms / 1000, "check_same_thread": False})
+                _configure_sqlite(self.engine, busy_timeout_ms)
+            else:
+                self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
+            if create:
+                self._retry("create tables", lambda: SQLModel.metadata.create_all(self.engine))
+        except SQLAlchemyError as exc:
+            raise StoreError("open", _short(exc)) from None
+        except (ImportError, ValueError) as exc:
+            raise StoreError("open", f"{self.url}: {exc}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _retry(self, operation: str, work: Callable[[], T]) -> T:
+        delay = 0.005
+        for attempt in range(self.lock_retries + 1):
+            try:
+                return work()
+            except OperationalError as exc:
+                text = str(exc.orig) if exc.orig is not None else str(exc)
+                transient = "locked" in text or "busy" in text or "deadlock" in text.lower()
+                if not transient or attempt == self.lock_retries:
+                    raise StoreError(operation, _short(exc)) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            except SQLAlchemyError as exc:
+                raise StoreError(operation, _short(exc)) from None
+        raise AssertionError("unreachable")
+
+    def _write_txn(self, operation: str, work: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with self.engine.begin() as conn:
+                return work(conn)
+        return self._retry(operation, attempt)
+
+    def _read(self, operation: str, work: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with self.engine.connect().execution_options(saga_read=True) as conn:
+                return work(conn)
+        return self._retry(operation, attempt)
+
+    # -- definitions -------------------------------------------------------------------
+    def save_definition(self, definition: SagaDefinition, now: datetime | None = None) -> str:
+        digest = definition.content_hash
+
+        def work(conn: Connection) -> None:
+            found = conn.execute(select(definition_table.c.hash)
+                                 .where(definition_table.c.hash == digest)).first()
+            if found is None:
+                conn.execute(definition_table.insert().values(
+                    hash=digest, name=definition.saga, version=definition.version,
+                    body=definition.model_dump(mode="json"), created_at=now or _utcnow()))
+        try:
+            self._write_txn("save definition", work)
+        except StoreError as exc:
+            if "UNIQUE" not in exc.cause and "duplicate" not in exc.cause:
+                raise
+        return digest
+
+    def load_definition(self, digest: str) -> SagaDefinition:
+        row = self._read("load definition", lambda c: c.execute(
+            select(definition_table.c.body).where(definition_table.c.hash == digest)).first())
+        if row is None:
+            raise StoreError("load definition", f"no definition {digest[:12]} in the event log")
+        return SagaDefinition.model_validate(row[0])
+
+    def definitions(self) -> list[dict[str, Any]]:
+        rows = self._read("list definitions", lambda c: c.execute(
+            select(definition_table.c.hash, definition_table.c.name, definition_table.c.version,
+                   definition_table.c.created_at).order_by(definition_table.c.created_at)).all())
+        return [dict(row._mapping) for row in rows]
+
+    # -- writes --------------------------------------------------------------------------
+    def write(self, batch: WriteBatch) -> set[str]:
+        """Write a group commit in one transaction; return the run ids whose writes were
+        rejected because ``batch.owner`` no longer holds their lease."""
+        if not batch:
+            return set()
+        return self._write_txn("append", lambda conn: self._write_txn_body(conn, batch))
+
+    def _write_txn_body(self, conn: Connection, batch: WriteBatch) -> set[str]:
+        if batch.new_runs:
+            conn.execute(run_table.insert(), batch.new_runs)
+        new_ids = {row["id"] for row in batch.new_runs}
+        existing = sorted(batch.run_ids() - new_ids)
+        rejected: set[str] = set()
+        if existing:
+            owned = self._owned(conn, batch.owner, existing)
+            rejected = set(existing) - owned
+        rows = [row for run_id, rows in batch.events.items() if run_id not in rejected
+                for row in rows]
+        if rows:
+            conn.execute(event_table.insert(), rows)
+        lease_only, changes = [], []
+        for run_id in batch.run_ids() | new_ids:
+            if run_id in rejected:
+                continue
+            update = batch.updates.get(run_id)
+            if update is None or update.status is None:
+                lease_only.append({"b_id": run_id, "lease": batch.lease_until})
+            else:
+                terminal = update.status in TERMINAL_STATUSES
+                changes.append({"b_id": run_id, "status": update.status,
+                                "ended_at": update.ended_at, "duration_ms": update.duration_ms,
+                                "lease": None if terminal else batch.lease_until,
+                                "owner": None if terminal else batch.owner})
+        if lease_only:
+            conn.execute(run_table.update().where(run_table.c.id == bindparam("b_id"))
+                         .values(lease_expires_at=bindparam("lease")), lease_only)
+        if changes:
+            conn.execute(run_table.update().where(run_table.c.id == bindparam("b_id"))
+                         .values(status=bindparam("status"), ended_at=bindparam("ended_at"),
+                                 duration_ms=bindparam("duration_ms"),
+                                 lease_expires_at=bindparam("lease"), owner=bindparam("owner")),
+                         changes)
+        return rejected
+
+    def _owned(self, conn: Connection, owner: str, run_ids: Sequence[str]) -> set[str]:
+        owned: set[str] = set()
+        for start in range(0, len(run_ids), 500):
+            chunk = list(run_ids[start:start + 500])
+            query = select(run_table.c.id).where(run_table.c.id.in_(chunk),
+                                                 run_table.c.owner == owner)
+            if not self.is_sqlite:
+                query = query.with_for_update()
+            owned.update(row[0] for row in conn.execute(query))
+        return owned
+
+    def claim(self, owner: str, now: datetime, lease_until: datetime, *,
+              limit: int = 1000, run_ids: Iterable[str] | None = None,
+              definition_hashes: Iterable[str] | None = None) -> list[str]:
+        """Take the lease of unfinished runs that nobody holds (lease expired or no owner),
+        or that ``owner`` already holds. Returns the ids now owned by ``owner``."""
+        def work(conn: Connection) -> list[str]:
+            query = select(run_table.c.id).where(
+                run_table.c.status.in_(UNFINISHED),
+                or_(run_table.c.owner.is_(None), run_table.c.owner == owner,
+                    run_table.c.lease_expires_at.is_(None), run_table.c.lease_expires_at < now))
+            if run_ids is not None:
+                query = query.where(run_table.c.id.in_(list(run_ids)))
+            if definition_hashes is not None:
+                query = query.where(run_table.c.definition_hash.in_(list(definition_hashes)))
+            query = query.order_by(run_table.c.started_at).limit(limit)
+            if not self.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            ids = [row[0] for row in conn.execute(query)]
+            if ids:
+                conn.execute(run_table.update().where(run_table.c.id.in_(ids))
+                             .values(owner=owner, lease_expires_at=lease_until))
+            return ids
+        return self._write_txn("claim runs", work)
+
+    def renew(self, owner: str, run_ids: Iterable[str], lease_until: datetime) -> set[str]:
+        """Extend leases; return the ids no longer owned by ``owner``."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return set()
+
+        def work(conn: Connection) -> set[str]:
+            owned = self._owned(conn, owner, ids)
+            if owned:
+                conn.execute(run_table.update().where(run_table.c.id.in_(sorted(owned)))
+                             .values(lease_expires_at=lease_until))
+            return set(ids) - owned
+        return self._write_txn("renew leases", work)
+
+    def release(self, owner: str, run_ids: Iterable[str]) -> None:
+        ids = sorted(set(run_ids))
+        if ids:
+            self._write_txn("release leases", lambda conn: conn.execute(
+                run_table.update().where(run_table.c.id.in_(ids), run_table.c.owner == owner)
+                .values(owner=None, lease_expires_at=None)))
+
+    def append_manual_action(self, run_id: str, now: datetime, action: str, *, by: str,
+                             note: str = "", step: str | None = None,
+                             status: str | None = None) -> int:
+        """Write a ``manual_action`` event (retry / resolve) outside any runner's lease;
+        ``status`` (with a retry) is the run's status from now on."""
+        def work(conn: Connection) -> int:
+            last = conn.execute(select(func.max(event_table.c.seq))
+                                .where(event_table.c.run_id == run_id)).scalar()
+            if last is None:
+                raise RunNotFoundError(run_id)
+            conn.execute(event_table.insert().values(
+                run_id=run_id, seq=last + 1, ts=now, type=EventType.MANUAL_ACTION.value,
+                step=step, data={"action": action, "by": by, "note": note}))
+            if status is not None:
+                conn.execute(run_table.update().where(run_table.c.id == run_id).values(
+                    status=status, ended_at=None, duration_ms=None,
+                    owner=None, lease_expires_at=None))
+            return int(last + 1)
+        try:
+            return self._write_txn("manual action", work)
+        except IntegrityError as exc:  # pragma: no cover - racing writers
+            raise StoreError("manual action", _short(exc)) from None
+
+    # -- reads ---------------------------------------------------------------------------
+    def load_run(self, run_id: str, *, with_events: bool = True) -> RunRecord:
+        def work(conn: Connection) -> RunRecord:
+            row = conn.execute(select(run_table).where(run_table.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            record = RunRecord(**row._mapping)
+            if with_events:
+                record.events = [_event(r) for r in conn.execute(
+                    select(event_table).where(event_table.c.run_id == run_id)
+                    .order_by(event_table.c.seq))]
+            return record
+        return self._read("load run", work)
+
+    def find_run(self, prefix: str) -> str:
+        """A run id from a unique prefix (as `saga show` accepts)."""
+        rows = self._read("find run", lambda c: c.execute(
+            select(run_table.c.id).where(run_table.c.id.like(f"{_escape_like(prefix)}%", escape="\\"))
+            .limit(2)).all())
+        if len(rows) != 1:
+            raise RunNotFoundError(prefix)
+        return str(rows[0][0])
+
+    def list_runs(self, *, saga: str | None = None, status: str | None = None,
+                  batch: str | None = None, origin: str | None = None,
+                  limit: int = 50) -> list[dict[str, Any]]:
+        conditions = []
+        if saga:
+            conditions.append(run_table.c.saga == saga)
+        if status:
+            conditions.append(run_table.c.status == status)
+        if batch:
+            conditions.append(run_table.c.batch == batch)
+        if origin:
+            conditions.append(run_table.c.origin == origin)
+        query = select(run_table).order_by(run_table.c.started_at.desc()).limit(limit)
+        if conditions:
+            query = query.where(and_(*conditions))
+        rows = self._read("list runs", lambda c: c.execute(query).all())
+        return [dict(row._mapping) for row in rows]
+
+    def unfinished(self, *, definition_hashes: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        query = select(run_table.c.id, run_table.c.definition_hash, run_table.c.owner,
+                       run_table.c.lease_expires_at).where(run_table.c.status.in_(UNFINISHED))
+        if definition_hashes is not None:
+            query = query.where(run_table.c.definition_hash.in_(list(definition_hashes)))
+        rows = self._read("list unfinished runs", lambda c: c.execute(query).all())
+        return [dict(row._mapping) for row in rows]
+
+    def status_counts(self, *, batch: str | None = None) -> dict[str, int]:
+        query = select(run_table.c.status, func.count()).group_by(run_table.c.status)
+        if batch:
+            query = query.where(run_table.c.batch == batch)
+        rows = self._read("count runs", lambda c: c.execute(query).all())
+        return {str(status): int(count) for status, count in rows}
+
+
+def _event(row: Any) -> Event:
+    m = row._mapping
+    return Event(type=EventType(m["type"]), seq=m["seq"], ts=m["ts"], step=m["step"],
+                 attempt=m["attempt"], duration_ms=m["duration_ms"], error_type=m["error_type"],
+                 error=m["error"], data=m["data"])
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get("saga_read", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _utcnow() -> datetime:
+    from runtime.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _short(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
+    return text.splitlines()[0][:300] if text else type(exc).__name__
