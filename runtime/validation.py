@@ -39,7 +39,17 @@ def validate(definition: SagaDefinition, actions: Container[str] | None = None, 
     issues += _kind_issues(definition, graph)
     if actions is not None:
         issues += _action_issues(definition, actions)
-    return issues
+    return sorted(issues, key=_document_order)
+
+
+def _document_order(issue: Issue) -> tuple[tuple[int, int | str], ...]:
+    """Sort by path as it reads in the file: /saga, /steps/0/..., /steps/1/..., /layout."""
+    top = {"saga": 0, "version": 1, "description": 2, "defaults": 3, "steps": 4, "layout": 5}
+    parts = issue.path.strip("/").split("/")
+    key: list[tuple[int, int | str]] = [(top.get(parts[0], 9), 0)]
+    for part in parts[1:]:
+        key.append((0, int(part)) if part.isdigit() else (1, part))
+    return tuple(key)
 
 
 def dependency_graph(definition: SagaDefinition) -> nx.DiGraph:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, or_, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -112,10 +113,13 @@ class EventStore:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         try:
             if self.is_sqlite:
-                if parsed.database and parsed.database != ":memory:":
+                in_memory = not parsed.database or parsed.database == ":memory:"
+                if not in_memory:
                     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-                self.engine = create_engine(self.url, connect_args={
-                    "timeout": busy_timeout_ms / 1000, "check_same_thread": False})
+                self.engine = create_engine(
+                    self.url, connect_args={"timeout": busy_timeout_ms / 1000,
+                                            "check_same_thread": False},
+                    poolclass=StaticPool if in_memory else None)
                 _configure_sqlite(self.engine, busy_timeout_ms)
             else:
                 self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
