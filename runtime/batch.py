@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -76,11 +76,19 @@ ProgressCallback = Callable[[BatchProgress], None]
 async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store: EventStore,
                     options: BatchOptions, *, progress: ProgressCallback | None = None,
                     clock: Clock | None = None, owner: str | None = None) -> BatchSummary:
+    """Run ``options.count`` sagas. Given the id of an existing batch, continue it instead:
+    resume its unfinished runs (once their runner's lease has expired) and start only the
+    runs it is missing, so re-running the same command after a crash finishes the job."""
     batch_id = options.batch_id or uuid.uuid4().hex[:12]
-    tally = BatchProgress(0, options.count)
+    counts = await asyncio.to_thread(store.status_counts, batch=batch_id) if options.batch_id else {}
+    existing = sum(counts.values())
+    tally = BatchProgress(sum(counts.get(s.value, 0) for s in RunStatus if s.terminal),
+                          max(options.count, existing),
+                          counts.get("completed", 0), counts.get("compensated", 0),
+                          counts.get("failed", 0))
     durations: list[float] = []
     abandoned: list[str] = []
-    next_index = iter(range(options.count))
+    next_index = iter(range(existing, options.count))
     origin = Origin(options.origin)
 
     def record(result: RunResult) -> None:
@@ -91,16 +99,33 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
             tally.compensated += 1
         elif result.status is RunStatus.FAILED:
             tally.failed += 1
-        else:
-            tally.unfinished += 1
-        if result.status is not None:
-            durations.append(result.duration_ms)
+        durations.append(result.duration_ms)
         if progress is not None:
             progress(tally)
 
     began = time.perf_counter()
     async with Engine(store, registry, owner=owner, clock=clock, limits=options.limits,
                       lease_seconds=options.lease_seconds, seed=options.seed) as engine:
+        gate = asyncio.Semaphore(max(1, options.concurrency))
+
+        async def drive(run_id: str) -> None:
+            async with gate:
+                result = await engine.resume(run_id, definition)
+            if result.abandoned:
+                abandoned.append(run_id)
+            else:
+                record(result)
+
+        async def claim_and_resume() -> int:
+            claimed = await asyncio.to_thread(store.claim, engine.owner, engine.clock.now(),
+                                              engine.committer.lease_until(), batch=batch_id,
+                                              limit=100_000)
+            await asyncio.gather(*(drive(run_id) for run_id in claimed))
+            return len(claimed)
+
+        if options.batch_id:
+            await claim_and_resume()
+
         async def worker() -> None:
             for index in next_index:
                 result = await engine.start(definition, options.input, run_index=index,
@@ -108,32 +133,54 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
                                             batch=batch_id)
                 if result.abandoned:
                     abandoned.append(result.run_id)
-                    tally.unfinished += 1
-                    continue
-                record(result)
+                else:
+                    record(result)
 
-        await asyncio.gather(*(worker() for _ in range(max(1, min(options.concurrency, options.count)))))
+        workers = max(1, min(options.concurrency, options.count - existing))
+        await asyncio.gather(*(worker() for _ in range(workers)))
         for _ in range(5):  # re-drive runs a store fault made the engine let go of
             if not abandoned:
                 break
             retry, abandoned[:] = list(abandoned), []
             for run_id in retry:
-                tally.unfinished -= 1
                 result = await _redrive(engine, store, run_id)
                 if result is None:
                     continue  # the run never reached the log; nothing to continue
                 if result.abandoned:
                     abandoned.append(run_id)
-                    tally.unfinished += 1
                 else:
                     record(result)
             await asyncio.sleep(0.05)
+        if options.batch_id:
+            await _finish_orphans(engine, store, batch_id, claim_and_resume, options.lease_seconds)
         commits, events = engine.committer.commits, engine.committer.rows
+    counts = await asyncio.to_thread(store.status_counts, batch=batch_id)
     elapsed = time.perf_counter() - began
-    ended = tally.completed + tally.compensated + tally.failed
-    return BatchSummary(batch_id, options.count, tally.completed, tally.compensated, tally.failed,
-                        tally.unfinished, elapsed, ended / elapsed if elapsed else 0.0,
+    unfinished = sum(v for k, v in counts.items() if not RunStatus(k).terminal)
+    unfinished += max(0, options.count - sum(counts.values()))
+    return BatchSummary(batch_id, tally.total, counts.get("completed", 0),
+                        counts.get("compensated", 0), counts.get("failed", 0), unfinished,
+                        elapsed, len(durations) / elapsed if elapsed else 0.0,
                         _percentile(durations, 50), _percentile(durations, 95), commits, events)
+
+
+async def _finish_orphans(engine: Engine, store: EventStore, batch_id: str,
+                          claim_and_resume: Callable[[], Awaitable[int]],
+                          lease_seconds: float) -> None:
+    """Runs of this batch still held by a runner that died: wait for their leases to run out
+    (at most two lease periods), then take them over."""
+    deadline = time.monotonic() + 2 * lease_seconds + 1
+    while time.monotonic() < deadline:
+        expiry = await asyncio.to_thread(store.next_lease_expiry, batch=batch_id)
+        if expiry is None:
+            counts = await asyncio.to_thread(store.status_counts, batch=batch_id)
+            if not any(not RunStatus(k).terminal for k in counts):
+                return
+        wait = 0.0 if expiry is None else (expiry - engine.clock.now()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(min(wait + 0.05, max(deadline - time.monotonic(), 0)))
+        if not await claim_and_resume() and wait <= 0:
+            await asyncio.sleep(0.1)
 
 
 async def _redrive(engine: Engine, store: EventStore, run_id: str) -> RunResult | None:

@@ -143,9 +143,12 @@ def run_command(
     simulate: Annotated[bool, typer.Option(help="no real actions: simulate every step (uses each step's simulate: defaults)")] = False,
     actions: ActionsOption = None,
     services_db: ServicesDbOption = Path("sample_services.db"),
+    batch: Annotated[str | None, typer.Option(help="batch id; naming an existing batch continues it (resumes its unfinished runs, starts the missing ones)")] = None,
+    lease: Annotated[float, typer.Option(min=0.2, help="seconds a run stays locked to this runner without a heartbeat")] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
-    """Run a definition COUNT times and print a summary."""
+    """Run a definition COUNT times and print a summary. Runs left unfinished by a runner
+    that stopped (same definition, lease expired) are resumed first."""
     with user_errors():
         definition = _load(file)
         try:
@@ -163,7 +166,8 @@ def run_command(
         options = BatchOptions(count=count, concurrency=concurrency, seed=seed,
                                injection=None if injection.empty else injection,
                                origin=(Origin.SIMULATED if simulate else Origin.REAL).value,
-                               input=run_input)
+                               input=run_input, batch_id=batch, lease_seconds=lease)
+        _resume_leftovers(definition, registry, db, lease, quiet=as_json)
         summary = _run_with_progress(definition, registry, db, options, quiet=as_json)
         _print_summary(summary, as_json=as_json, db=db)
 
@@ -193,6 +197,18 @@ def _run_with_progress(definition: SagaDefinition, registry: Any, db: str, optio
             return asyncio.run(go(update))
     finally:
         store.close()
+
+
+def _resume_leftovers(definition: SagaDefinition, registry: Any, db: str, lease: float, *,
+                      quiet: bool) -> None:
+    from runtime.recovery import resume_unfinished
+
+    with EventStore(db) as store:
+        report = asyncio.run(resume_unfinished(store, lambda _d, _o: registry, lease_seconds=lease,
+                                               definition_hashes=[definition.content_hash],
+                                               close_registries=False))
+    if report.claimed and not quiet:
+        err.print(report.describe().replace("resumed", "first resumed runs a stopped runner left:", 1))
 
 
 def _print_summary(summary: BatchSummary, *, as_json: bool, db: str) -> None:

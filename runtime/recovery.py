@@ -56,7 +56,8 @@ async def resume_unfinished(store: EventStore, registry_for: RegistryFor, *,
                             lease_seconds: float = 30.0, concurrency: int = 50,
                             clock: Clock | None = None, owner: str | None = None,
                             definition_hashes: Iterable[str] | None = None,
-                            run_ids: Iterable[str] | None = None) -> ResumeReport:
+                            run_ids: Iterable[str] | None = None,
+                            close_registries: bool = True) -> ResumeReport:
     """Claim every unfinished run nobody holds and drive it to a terminal status."""
     clock = clock or SystemClock()
     owner = owner or runner_id()
@@ -91,7 +92,8 @@ async def resume_unfinished(store: EventStore, registry_for: RegistryFor, *,
 
                     report.results += await asyncio.gather(*(one(r) for r in run_ids))
             finally:
-                await registry.aclose()
+                if close_registries:
+                    await registry.aclose()
 
 
 async def redrive(store: EventStore, run_id: str, registry_for: RegistryFor, *, by: str,

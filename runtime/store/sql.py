@@ -257,7 +257,8 @@ class EventStore:
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, *,
               limit: int = 1000, run_ids: Iterable[str] | None = None,
-              definition_hashes: Iterable[str] | None = None) -> list[str]:
+              definition_hashes: Iterable[str] | None = None,
+              batch: str | None = None) -> list[str]:
         """Take the lease of unfinished runs that nobody holds (lease expired or no owner),
         or that ``owner`` already holds. Returns the ids now owned by ``owner``."""
         def work(conn: Connection) -> list[str]:
@@ -269,6 +270,8 @@ class EventStore:
                 query = query.where(run_table.c.id.in_(list(run_ids)))
             if definition_hashes is not None:
                 query = query.where(run_table.c.definition_hash.in_(list(definition_hashes)))
+            if batch is not None:
+                query = query.where(run_table.c.batch == batch)
             query = query.order_by(run_table.c.started_at).limit(limit)
             if not self.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
@@ -371,6 +374,18 @@ class EventStore:
             query = query.where(run_table.c.definition_hash.in_(list(definition_hashes)))
         rows = self._read("list unfinished runs", lambda c: c.execute(query).all())
         return [dict(row._mapping) for row in rows]
+
+    def next_lease_expiry(self, *, batch: str | None = None) -> datetime | None:
+        """When the first lease on an unfinished run (of ``batch``) runs out."""
+        query = select(func.min(run_table.c.lease_expires_at)).where(
+            run_table.c.status.in_(UNFINISHED))
+        if batch is not None:
+            query = query.where(run_table.c.batch == batch)
+        value = self._read("read leases", lambda c: c.execute(query).scalar())
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+            value = value.replace(tzinfo=UTC)
+        return value
 
     def status_counts(self, *, batch: str | None = None) -> dict[str, int]:
         query = select(run_table.c.status, func.count()).group_by(run_table.c.status)
