@@ -22,6 +22,7 @@ from runtime.actions import ActionRegistry
 from runtime.clock import Clock
 from runtime.definition import SagaDefinition
 from runtime.engine import Engine, RunResult
+from runtime.errors import RunNotFoundError, StoreError
 from runtime.injection import Injection
 from runtime.limits import DEFAULT_LIMITS, Limits
 from runtime.store.sql import EventStore
@@ -87,7 +88,7 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
                           counts.get("completed", 0), counts.get("compensated", 0),
                           counts.get("failed", 0))
     durations: list[float] = []
-    abandoned: list[str] = []
+    abandoned: list[tuple[str, int]] = []  # (run id, run index) the engine had to let go of
     next_index = iter(range(existing, options.count))
     origin = Origin(options.origin)
 
@@ -108,18 +109,30 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
                       lease_seconds=options.lease_seconds, seed=options.seed) as engine:
         gate = asyncio.Semaphore(max(1, options.concurrency))
 
-        async def drive(run_id: str) -> None:
-            async with gate:
-                result = await engine.resume(run_id, definition)
+        async def start(index: int, run_id: str | None = None) -> None:
+            result = await engine.start(definition, options.input, run_index=index,
+                                        injection=options.injection, origin=origin,
+                                        batch=batch_id, run_id=run_id)
             if result.abandoned:
-                abandoned.append(run_id)
+                abandoned.append((result.run_id, index))
             else:
                 record(result)
 
+        async def drive(run_id: str) -> None:
+            async with gate:
+                result = await _redrive(engine, store, run_id, definition, claim=False)
+            if result is not None and result.abandoned:
+                abandoned.append((run_id, -1))
+            elif result is not None:
+                record(result)
+
         async def claim_and_resume() -> int:
-            claimed = await asyncio.to_thread(store.claim, engine.owner, engine.clock.now(),
-                                              engine.committer.lease_until(), batch=batch_id,
-                                              limit=100_000)
+            try:
+                claimed = await asyncio.to_thread(
+                    store.claim, engine.owner, engine.clock.now(), engine.committer.lease_until(),
+                    batch=batch_id, limit=100_000)
+            except StoreError:
+                return 0
             await asyncio.gather(*(drive(run_id) for run_id in claimed))
             return len(claimed)
 
@@ -128,29 +141,23 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
 
         async def worker() -> None:
             for index in next_index:
-                result = await engine.start(definition, options.input, run_index=index,
-                                            injection=options.injection, origin=origin,
-                                            batch=batch_id)
-                if result.abandoned:
-                    abandoned.append(result.run_id)
-                else:
-                    record(result)
+                await start(index)
 
         workers = max(1, min(options.concurrency, options.count - existing))
         await asyncio.gather(*(worker() for _ in range(workers)))
-        for _ in range(5):  # re-drive runs a store fault made the engine let go of
+        for round_ in range(30):  # re-drive what a store fault made the engine let go of
             if not abandoned:
                 break
+            await asyncio.sleep(min(0.01 * 2 ** round_, 1.0))
             retry, abandoned[:] = list(abandoned), []
-            for run_id in retry:
-                result = await _redrive(engine, store, run_id)
-                if result is None:
-                    continue  # the run never reached the log; nothing to continue
-                if result.abandoned:
-                    abandoned.append(run_id)
-                else:
+            for run_id, index in retry:
+                result = await _redrive(engine, store, run_id, definition)
+                if result is None and index >= 0:
+                    await start(index, run_id)  # it never reached the log: start it again
+                elif result is not None and result.abandoned:
+                    abandoned.append((run_id, index))
+                elif result is not None:
                     record(result)
-            await asyncio.sleep(0.05)
         if options.batch_id:
             await _finish_orphans(engine, store, batch_id, claim_and_resume, options.lease_seconds)
         commits, events = engine.committer.commits, engine.committer.rows
@@ -183,27 +190,22 @@ async def _finish_orphans(engine: Engine, store: EventStore, batch_id: str,
             await asyncio.sleep(0.1)
 
 
-async def _redrive(engine: Engine, store: EventStore, run_id: str) -> RunResult | None:
-    from runtime.errors import RunNotFoundError, StoreError
-
+async def _redrive(engine: Engine, store: EventStore, run_id: str,
+                  definition: SagaDefinition, *, claim: bool = True) -> RunResult | None:
+    """Continue a run from the log; None if the run never reached the log."""
     try:
-        claimed = await asyncio.to_thread(store.claim, engine.owner, engine.clock.now(),
-                                          engine.committer.lease_until(), run_ids=[run_id])
-    except StoreError as exc:
-        return RunResult(run_id, None, abandoned=str(exc))
-    if not claimed:
-        try:
+        claimed = [run_id] if not claim else await asyncio.to_thread(
+            store.claim, engine.owner, engine.clock.now(), engine.committer.lease_until(),
+            run_ids=[run_id])
+        if not claimed:
             record = await asyncio.to_thread(store.load_run, run_id, with_events=False)
-        except RunNotFoundError:
-            return None
-        except StoreError as exc:
-            return RunResult(run_id, None, abandoned=str(exc))
-        status = RunStatus(record.status)
-        if status.terminal:
-            return RunResult(run_id, status, record.duration_ms or 0.0)
-        return RunResult(run_id, None, abandoned=f"run {run_id} is held by {record.owner}")
-    try:
-        return await engine.resume(run_id)
+            status = RunStatus(record.status)
+            if status.terminal:
+                return RunResult(run_id, status, record.duration_ms or 0.0)
+            return RunResult(run_id, None, abandoned=f"run {run_id} is held by {record.owner}")
+        return await engine.resume(run_id, definition)
+    except RunNotFoundError:
+        return None
     except StoreError as exc:
         return RunResult(run_id, None, abandoned=str(exc))
 

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from runtime.actions import ActionContext, ActionRegistry
 from runtime.clock import Clock, SystemClock
@@ -55,6 +55,14 @@ from runtime.planner import (
 from runtime.store.committer import GroupCommitter
 from runtime.store.sql import EventStore, RunUpdate
 from runtime.store.tables import EventType, Mode, Origin, RunStatus
+
+
+class CrashPoints(Protocol):
+    """A test seam: ``check`` may raise (a ``BaseException``, like a process dying) at named
+    points of the engine. Points: ``before_action``, ``after_action``, ``after_outcome``
+    (buffered, not committed), ``after_commit``; each also as ``compensation_*``."""
+
+    def check(self, point: str, run_id: str, step: str) -> None: ...
 
 
 def runner_id() -> str:
@@ -88,8 +96,10 @@ class Engine:
 
     def __init__(self, store: EventStore, registry: ActionRegistry, *, owner: str | None = None,
                  clock: Clock | None = None, limits: Limits = DEFAULT_LIMITS,
-                 lease_seconds: float = 30.0, seed: int = 0) -> None:
+                 lease_seconds: float = 30.0, seed: int = 0,
+                 crash_points: CrashPoints | None = None) -> None:
         self.store = store
+        self.crash_points = crash_points
         self.registry = registry
         self.owner = owner or runner_id()
         self.clock = clock or SystemClock()
@@ -107,11 +117,12 @@ class Engine:
         self._heartbeat = asyncio.create_task(self._renew_leases(), name="saga-lease-heartbeat")
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
-        await self.committer.close()
+        crashed = exc_type is not None and not issubclass(exc_type, Exception)
+        await self.committer.close(flush=not crashed)
 
     # -- public ------------------------------------------------------------------------
     def planner(self, definition: SagaDefinition) -> Planner:
@@ -128,8 +139,11 @@ class Engine:
         """Create a run, commit its ``run_started``, then drive it to a terminal status."""
         data = dict(input or {})
         self._check_payload(data, "the run input")
-        await self._save_definition(definition)
         run_id = run_id or uuid.uuid4().hex
+        try:
+            await self._save_definition(definition)
+        except StoreError as exc:
+            return RunResult(run_id, None, abandoned=str(exc))
         now = self.clock.now()
         live = _LiveRun(run_id, definition, self.planner(definition), new_state(definition),
                         injection, now, self.clock.monotonic())
@@ -235,7 +249,9 @@ class Engine:
             error: BaseException | None = None
             try:
                 self._check_event_budget(live)
+                self._crash("before_action", live, name)
                 output = await self._call(live, step, attempt, timeout, compensating=False)
+                self._crash("after_action", live, name)
             except (StoreError, LeaseLostError):
                 raise
             except Exception as exc:  # noqa: BLE001 - an action's failure is data
@@ -244,7 +260,9 @@ class Engine:
             if error is None:
                 self._append(live, Event(EventType.STEP_SUCCEEDED, step=name, attempt=attempt,
                                          duration_ms=elapsed, data={"output": output}))
+                self._crash("after_outcome", live, name)
                 await self.committer.flush(live.run_id)
+                self._crash("after_commit", live, name)
                 return
             wait = self._next_wait(live, name, policy, attempt - state.budget_start, error, "step")
             event_type = EventType.STEP_TIMED_OUT if isinstance(error, TimeoutError) else EventType.STEP_FAILED
@@ -266,7 +284,9 @@ class Engine:
             began = self.clock.monotonic()
             error: BaseException | None = None
             try:
+                self._crash("compensation_before_action", live, name)
                 output = await self._call(live, step, attempt, timeout, compensating=True)
+                self._crash("compensation_after_action", live, name)
             except (StoreError, LeaseLostError):
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded, and the run ends failed if final
@@ -276,7 +296,9 @@ class Engine:
                 self._append(live, Event(EventType.COMPENSATION_SUCCEEDED, step=name,
                                          attempt=attempt, duration_ms=elapsed,
                                          data={"output": output}))
+                self._crash("compensation_after_outcome", live, name)
                 await self.committer.flush(live.run_id)
+                self._crash("compensation_after_commit", live, name)
                 return
             wait = self._next_wait(live, name, policy, attempt - state.compensation_budget_start,
                                    error, "compensation")
@@ -324,6 +346,10 @@ class Engine:
             u = deterministic_uniform(self.seed, live.run_id, name, f"{what}-jitter{used}")
             interval *= 0.5 + 0.5 * u
         return interval
+
+    def _crash(self, point: str, live: _LiveRun, step: str) -> None:
+        if self.crash_points is not None:
+            self.crash_points.check(point, live.run_id, step)
 
     # -- events ------------------------------------------------------------------------
     def _append(self, live: _LiveRun, event: Event) -> None:

@@ -30,10 +30,12 @@ MEDIA_TYPES: Mapping[str, str] = {
     "mermaid": "text/plain", "svg": "image/svg+xml", "png": "image/png",
 }
 FILE_SUFFIXES: Mapping[str, str] = {
-    "yaml": ".yaml", "json": ".json", "dot": ".dot", "mermaid": ".mmd", "svg": ".svg", "png": ".png",
+    "yaml": ".yaml", "json": ".json", "dot": ".dot", "mermaid": ".mmd", "svg": ".svg",
+    "png": ".png",
 }
 
-_FILL = {StepKind.COMPENSATABLE: "#eef3fb", StepKind.PIVOT: "#fff1dc", StepKind.RETRIABLE: "#eaf7ec"}
+_FILL = {StepKind.COMPENSATABLE: "#eef3fb", StepKind.PIVOT: "#fff1dc",
+         StepKind.RETRIABLE: "#eaf7ec"}
 
 
 class ExportError(SagaError):
@@ -65,7 +67,8 @@ def step_label(step: StepDefinition, *, separator: str = "\n") -> str:
     lines = [step.name, step.action]
     if step.compensation:
         lines.append(f"↩ {step.compensation}")
-    kind = "read-only" if step.read_only and step.kind is StepKind.COMPENSATABLE else step.kind.value
+    read_only = step.read_only and step.kind is StepKind.COMPENSATABLE
+    kind = "read-only" if read_only else step.kind.value
     lines.append(f"[{kind}]")
     return separator.join(lines)
 
@@ -126,7 +129,8 @@ def render(definition: SagaDefinition, fmt: Literal["svg", "png"]) -> bytes:
     except graphviz.ExecutableNotFound:
         raise GraphvizNotInstalledError(fmt) from None
     except graphviz.CalledProcessError as exc:
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr)
+        raw = exc.stderr
+        stderr = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw or "")
         raise ExportError(fmt, f"`dot` failed: {stderr.strip()[:300]}") from None
 
 

@@ -1,7 +1,8 @@
 """Reading definition documents safely: size, encoding, YAML/JSON syntax, alias bombs,
 nesting depth and shape, every problem reported as a :class:`DefinitionError` whose lines
 name the file, the JSON path and the rule. Nothing here can execute code: YAML goes through
-``yaml.SafeLoader`` only.
+``yaml.SafeLoader`` only (its libyaml twin ``CSafeLoader`` when available: same constructor,
+parsing in C, so a 1 MiB document takes well under a second; see docs/hostile-input.md).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pydantic import ValidationError
 from runtime.definition import SagaDefinition
 from runtime.errors import DefinitionError, Issue
 from runtime.limits import DEFAULT_LIMITS, Limits
+
+MAX_REPORTED_ISSUES = 1000
+"""Issues listed per document; the rest are counted in one last ``too-many-issues`` issue, so
+a 600 KB list of bad names cannot turn into 200,000 lines of output."""
 
 
 def load_definition(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> SagaDefinition:
@@ -43,6 +48,9 @@ def parse_definition(raw: bytes | str, *, source: str = "<document>", fmt: str =
                      limits: Limits = DEFAULT_LIMITS) -> SagaDefinition:
     """Parse a document's bytes or text; ``fmt`` is ``yaml`` (a superset of JSON) or ``json``."""
     data = parse_document(raw, source=source, fmt=fmt, limits=limits)
+    steps = data.get("steps")
+    if isinstance(steps, list) and len(steps) > limits.max_steps:  # before pydantic sees them
+        raise DefinitionError(source, [too_many_steps(len(steps), limits)])
     return definition_from_data(data, source=source)
 
 
@@ -63,10 +71,16 @@ def parse_document(raw: bytes | str, *, source: str, fmt: str = "yaml",
         raise DefinitionError(source, [Issue("/", "encoding", "contains a NUL character",
                                              "save the file as UTF-8 text")])
     try:
-        data = _parse_json(text) if fmt == "json" else _parse_yaml(text, limits)
+        if fmt == "json":
+            data = _parse_json(text)
+            _check_json_size(data, limits.max_yaml_nodes)
+        else:
+            data = _parse_yaml(text, limits)
     except RecursionError:
         raise DefinitionError(source, [_too_deep(limits)]) from None
     except (yaml.YAMLError, json.JSONDecodeError, _TooLarge) as exc:
+        if getattr(exc, "problem", None) == "exceeded maximum nesting depth":  # libyaml's guard
+            raise DefinitionError(source, [_too_deep(limits)]) from None
         raise DefinitionError(source, [_syntax_issue(exc, fmt)]) from None
     depth = _depth(data, limits.max_nesting_depth)
     if depth > limits.max_nesting_depth:
@@ -83,12 +97,17 @@ def definition_from_data(data: Any, *, source: str = "<document>") -> SagaDefini
         return SagaDefinition.model_validate(data)
     except ValidationError as exc:
         raise DefinitionError(source, issues_from_pydantic(exc)) from None
+    except ArithmeticError as exc:  # a field validator overflowed (e.g. a duration of .inf)
+        raise DefinitionError(source, [Issue(
+            "/", "value-out-of-range", f"a number in the document is out of range ({exc})",
+            "use finite values of a sensible size")]) from None
 
 
 def issues_from_pydantic(exc: ValidationError) -> list[Issue]:
     issues = []
-    for error in exc.errors(include_url=False):
-        path = "/" + "/".join(str(part) for part in error["loc"]) if error["loc"] else "/"
+    errors = exc.errors(include_url=False)
+    for error in errors[:MAX_REPORTED_ISSUES]:
+        path = "/" + "/".join(pointer_part(part) for part in error["loc"]) if error["loc"] else "/"
         rule = error["type"].replace("_", "-")
         message = error["msg"]
         if message.startswith("Value error, "):
@@ -101,11 +120,33 @@ def issues_from_pydantic(exc: ValidationError) -> list[Issue]:
         elif rule == "string-pattern-mismatch":
             hint = "use letters, digits, '_' and '-' (actions may add '.'-separated parts)"
         issues.append(Issue(path, rule, message, hint))
-    return issues
+    return cap_issues(issues, len(errors))
+
+
+def cap_issues(issues: list[Issue], total: int | None = None) -> list[Issue]:
+    """The first ``MAX_REPORTED_ISSUES`` issues and, if there were more, one that counts them."""
+    total = len(issues) if total is None else total
+    if total <= MAX_REPORTED_ISSUES:
+        return issues
+    return issues[:MAX_REPORTED_ISSUES] + [Issue(
+        "/", "too-many-issues", f"{total - MAX_REPORTED_ISSUES} more problems are not listed",
+        "fix the ones above first")]
+
+
+def pointer_part(part: object) -> str:
+    """One JSON-pointer segment (RFC 6901 ``~0``/``~1``), control characters escaped, so a
+    key from the document can neither fake a path nor break the one-line-per-issue output."""
+    text = str(part).replace("~", "~0").replace("/", "~1")
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class _TooLarge(Exception):
-    """A YAML document whose aliases expand past ``Limits.max_yaml_nodes``."""
+    """A document over ``Limits.max_yaml_nodes`` (``alias-expansion`` when aliases repeat
+    content, ``too-many-nodes`` when it is simply that big)."""
+
+    def __init__(self, message: str, rule: str = "alias-expansion") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 def _parse_json(text: str) -> Any:
@@ -115,59 +156,97 @@ def _parse_json(text: str) -> Any:
     return json.loads(text, parse_constant=no_constants)
 
 
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser with PyYAML's SafeConstructor; the pure-Python SafeLoader without libyaml."""
+
+
 def _parse_yaml(text: str, limits: Limits) -> Any:
-    loader = yaml.SafeLoader(text)
+    _check_expanded_size(text, limits.max_yaml_nodes)  # before any node is built
+    loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_expanded_size(node, limits.max_yaml_nodes)
         return loader.construct_document(node)
     finally:
         loader.dispose()
 
 
-def _check_expanded_size(root: yaml.Node, maximum: int) -> None:
-    """Count nodes as if every alias were copied out, without copying (memoised by identity)."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if id(node) in sizes:
-            continue
-        children: list[yaml.Node] = []
-        if isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            children = [part for pair in node.value for part in pair]
-        if children_done:
-            total = 1 + sum(sizes[id(child)] for child in children)
+def _check_expanded_size(text: str, maximum: int) -> None:
+    """Count nodes as if every alias were copied out, from the parser's events alone (no node
+    is built, nothing is copied), and stop at the first node over ``maximum``: a 1 MiB
+    document of tiny scalars is refused in a fraction of the time composing it would take.
+    An alias inside the node it names (``&a [*a]``) would expand forever: rejected."""
+    loader = _SafeLoader(text)
+    sizes: dict[str, int] = {}        # anchor -> expanded size of the node it names
+    open_anchors: set[str] = set()    # anchors of collections not closed yet
+    starts: list[tuple[str | None, int]] = []  # per open collection: (anchor, total before it)
+    total, aliased = 0, False
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.AliasEvent):
+                if event.anchor in open_anchors:
+                    raise _TooLarge("an alias refers to a node that contains it, so the document "
+                                    "never ends; write the content out instead of the alias")
+                total += sizes.get(event.anchor, 1)  # an undefined alias fails when composed
+                aliased = True
+            elif isinstance(event, yaml.ScalarEvent):
+                total += 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                starts.append((event.anchor, total))
+                total += 1
+                if event.anchor is not None:
+                    open_anchors.add(event.anchor)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, before = starts.pop()
+                if anchor is not None:
+                    sizes[anchor] = total - before
+                    open_anchors.discard(anchor)  # duplicate anchors fail when composed
+            elif isinstance(event, yaml.DocumentStartEvent):
+                sizes.clear()  # anchors are per document
             if total > maximum:
-                raise _TooLarge(f"the document expands to over {maximum} nodes "
-                                "(YAML aliases repeat content); write it out without the aliases")
-            sizes[id(node)] = total
-        else:
-            stack.append((node, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
+                if aliased:
+                    raise _TooLarge(f"the document has over {maximum} YAML nodes, counting what "
+                                    "aliases repeat (Limits.max_yaml_nodes); write it out "
+                                    "without the aliases, or shorten it")
+                raise _TooLarge(f"the document has over {maximum} YAML nodes "
+                                "(Limits.max_yaml_nodes); shorten it", "too-many-nodes")
+    finally:
+        loader.dispose()
+
+
+def _check_json_size(data: Any, maximum: int) -> None:
+    """The node limit for JSON too (no aliases there; keys count as nodes, as in YAML)."""
+    total, level = 0, [data]
+    while level:
+        total += len(level)
+        if total > maximum:
+            raise _TooLarge(f"the document has over {maximum} nodes (Limits.max_yaml_nodes); "
+                            "shorten it", "too-many-nodes")
+        level = [part for item in level if isinstance(item, dict | list)
+                 for part in (item if isinstance(item, list)
+                              else [p for pair in item.items() for p in pair])]
 
 
 def _depth(data: Any, stop: int) -> int:
+    """Levels of nested containers (``{"a": []}`` is 2), counted up to ``stop + 1``."""
     depth, level = 0, [data]
-    while level and depth <= stop:
-        nxt: list[Any] = []
-        for item in level:
-            if isinstance(item, dict):
-                nxt.extend(item.values())
-            elif isinstance(item, list):
-                nxt.extend(item)
+    while depth <= stop:
+        containers = [item for item in level if isinstance(item, dict | list | tuple | set)]
+        if not containers:
+            return depth
         depth += 1
-        level = nxt
-    return depth - 1 if not level else depth
+        level = [child for item in containers
+                 for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
 
 
 def _syntax_issue(exc: Exception, fmt: str) -> Issue:
     if isinstance(exc, _TooLarge):
-        return Issue("/", "alias-expansion", str(exc))
+        return Issue("/", exc.rule, str(exc))
     if isinstance(exc, json.JSONDecodeError):
         return Issue("/", "json-syntax", f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
                      "fix the JSON syntax")
@@ -186,6 +265,13 @@ def _too_big(size: int, limits: Limits) -> Issue:
                  "split it or raise Limits.max_document_bytes")
 
 
+def too_many_steps(count: int, limits: Limits) -> Issue:
+    return Issue("/steps", "too-many-steps",
+                 f"{count} steps, over the limit of {limits.max_steps} (Limits.max_steps)",
+                 "split the saga or raise Limits.max_steps")
+
+
 def _too_deep(limits: Limits) -> Issue:
-    return Issue("/", "nesting-depth", f"nested deeper than {limits.max_nesting_depth} levels",
+    return Issue("/", "nesting-depth",
+                 f"nested deeper than {limits.max_nesting_depth} levels (Limits.max_nesting_depth)",
                  "a definition needs only a few levels")

@@ -7,7 +7,8 @@ Rules (each Issue names its JSON path and rule):
 duplicate-step, unknown-step (in ``after``/``layout``), self-dependency, cycle,
 missing-compensation, retriable-compensated, pivot-compensated, multiple-pivots,
 after-pivot-not-retriable, retriable-before-pivot, retriable-without-pivot,
-unrelated-to-pivot, unknown-action, too-many-steps, name-too-long, no-steps.
+unrelated-to-pivot, unknown-action, too-many-steps, name-too-long, no-steps; past
+``loading.MAX_REPORTED_ISSUES`` the rest are counted in one ``too-many-issues``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import networkx as nx
 from runtime.definition import SagaDefinition, StepKind
 from runtime.errors import DefinitionError, Issue
 from runtime.limits import DEFAULT_LIMITS, Limits
+from runtime.loading import cap_issues, pointer_part, too_many_steps
+
+_HINTED_UNKNOWN_NAMES = 20
+"""'did you mean' hints computed per validation: each costs a fuzzy match against every step
+name, so a hostile ``after`` of 100,000 unknown names must not compute 100,000 of them."""
 
 
 def check(definition: SagaDefinition, actions: Container[str] | None = None, *,
@@ -39,7 +45,7 @@ def validate(definition: SagaDefinition, actions: Container[str] | None = None, 
     issues += _kind_issues(definition, graph)
     if actions is not None:
         issues += _action_issues(definition, actions)
-    return sorted(issues, key=_document_order)
+    return cap_issues(sorted(issues, key=_document_order))
 
 
 def _document_order(issue: Issue) -> tuple[tuple[int, int | str], ...]:
@@ -48,7 +54,7 @@ def _document_order(issue: Issue) -> tuple[tuple[int, int | str], ...]:
     parts = issue.path.strip("/").split("/")
     key: list[tuple[int, int | str]] = [(top.get(parts[0], 9), 0)]
     for part in parts[1:]:
-        key.append((0, int(part)) if part.isdigit() else (1, part))
+        key.append((0, int(part)) if part.isascii() and part.isdigit() else (1, part))
     return tuple(key)
 
 
@@ -68,9 +74,7 @@ def _limit_issues(definition: SagaDefinition, limits: Limits) -> list[Issue]:
     if not definition.steps:
         issues.append(Issue("/steps", "no-steps", "a saga needs at least one step", "add a step"))
     if len(definition.steps) > limits.max_steps:
-        issues.append(Issue("/steps", "too-many-steps",
-                            f"{len(definition.steps)} steps, over the limit of {limits.max_steps}",
-                            "split the saga or raise Limits.max_steps"))
+        issues.append(too_many_steps(len(definition.steps), limits))
     names = [("/saga", definition.saga)]
     for i, step in enumerate(definition.steps):
         names += [(f"/steps/{i}/name", step.name), (f"/steps/{i}/action", step.action)]
@@ -80,13 +84,14 @@ def _limit_issues(definition: SagaDefinition, limits: Limits) -> list[Issue]:
         if len(name) > limits.max_name_length:
             issues.append(Issue(path, "name-too-long",
                                 f"name is {len(name)} characters, over the limit of "
-                                f"{limits.max_name_length}", "shorten it"))
+                                f"{limits.max_name_length} (Limits.max_name_length)", "shorten it"))
     return issues
 
 
 def _name_issues(definition: SagaDefinition) -> list[Issue]:
     issues = []
     first_index: dict[str, int] = {}
+    hints: dict[str, str] = {}
     for i, step in enumerate(definition.steps):
         if step.name in first_index:
             issues.append(Issue(f"/steps/{i}/name", "duplicate-step",
@@ -101,15 +106,17 @@ def _name_issues(definition: SagaDefinition) -> list[Issue]:
                 issues.append(Issue(path, "self-dependency", f"step {step.name!r} waits for itself",
                                     "remove it from its own 'after'"))
             elif dep not in definition.step_map:
-                issues.append(Issue(path, "unknown-step", f"no step named {dep!r}",
-                                    _did_you_mean(dep, definition.step_map)))
+                if dep not in hints:
+                    hints[dep] = (_did_you_mean(dep, definition.step_map)
+                                  if len(hints) < _HINTED_UNKNOWN_NAMES else "check the step names")
+                issues.append(Issue(path, "unknown-step", f"no step named {dep!r}", hints[dep]))
             elif dep in seen:
                 issues.append(Issue(path, "duplicate-dependency", f"{dep!r} is listed twice",
                                     "list each dependency once"))
             seen.add(dep)
     for name in definition.layout:
         if name not in definition.step_map:
-            issues.append(Issue(f"/layout/{name}", "unknown-step",
+            issues.append(Issue(f"/layout/{pointer_part(name)}", "unknown-step",
                                 f"layout names {name!r}, which is not a step", "remove the entry"))
     return issues
 

@@ -46,12 +46,20 @@ class GroupCommitter:
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="saga-group-commit")
 
-    async def close(self) -> None:
+    async def close(self, *, flush: bool = True) -> None:
+        """Write what is buffered (unless ``flush`` is False: a crash loses it, as it would
+        a dying process's memory) and stop the writer."""
         self._closing = True
+        if not flush:
+            self._new_runs, self._events, self._updates = [], {}, {}
+            for futures in self._waiters.values():
+                for future in futures:
+                    future.cancel()
+            self._waiters = {}
         if self._wake is not None:
             self._wake.set()
         if self._task is not None:
-            await self._task
+            await asyncio.gather(self._task, return_exceptions=not flush)
         self._executor.shutdown(wait=True)
 
     def lease_until(self) -> datetime:
@@ -90,7 +98,8 @@ class GroupCommitter:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
+            if not self._closing:
+                await self._wake.wait()
             self._wake.clear()
             if not (self._waiters or self._events or self._new_runs or self._updates):
                 if self._closing:
@@ -102,7 +111,10 @@ class GroupCommitter:
             self._new_runs, self._events, self._updates, self._waiters = [], {}, {}, {}
             try:
                 rejected = await loop.run_in_executor(self._executor, self.store.write, batch)
-            except Exception as exc:  # noqa: BLE001 - every run in the batch must learn of it
+            except BaseException as exc:  # every run in the batch must learn of it
+                if not isinstance(exc, Exception):  # a (simulated) crash: nobody goes on
+                    self._settle(waiters, lambda _run_id: exc)
+                    raise
                 error = exc if isinstance(exc, SagaError) else StoreError("append", repr(exc))
                 touched = batch.run_ids() | {row["id"] for row in batch.new_runs}
                 for run_id in touched:
