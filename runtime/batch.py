@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime.actions import ActionRegistry
 from runtime.clock import Clock
@@ -71,6 +71,7 @@ class BatchSummary:
         return asdict(self)
 
 
+T = TypeVar("T")
 ProgressCallback = Callable[[BatchProgress], None]
 
 
@@ -81,7 +82,7 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
     resume its unfinished runs (once their runner's lease has expired) and start only the
     runs it is missing, so re-running the same command after a crash finishes the job."""
     batch_id = options.batch_id or uuid.uuid4().hex[:12]
-    counts = await asyncio.to_thread(store.status_counts, batch=batch_id) if options.batch_id else {}
+    counts = await _read(store.status_counts, batch=batch_id) if options.batch_id else {}
     existing = sum(counts.values())
     tally = BatchProgress(sum(counts.get(s.value, 0) for s in RunStatus if s.terminal),
                           max(options.count, existing),
@@ -161,7 +162,7 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
         if options.batch_id:
             await _finish_orphans(engine, store, batch_id, claim_and_resume, options.lease_seconds)
         commits, events = engine.committer.commits, engine.committer.rows
-    counts = await asyncio.to_thread(store.status_counts, batch=batch_id)
+    counts = await _read(store.status_counts, batch=batch_id)
     elapsed = time.perf_counter() - began
     unfinished = sum(v for k, v in counts.items() if not RunStatus(k).terminal)
     unfinished += max(0, options.count - sum(counts.values()))
@@ -171,6 +172,18 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
                         _percentile(durations, 50), _percentile(durations, 95), commits, events)
 
 
+async def _read(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A store read, retried through transient faults (the store already retries locks)."""
+    for attempt in range(8):
+        try:
+            return await asyncio.to_thread(method, *args, **kwargs)
+        except StoreError:
+            if attempt == 7:
+                raise
+            await asyncio.sleep(0.02 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
 async def _finish_orphans(engine: Engine, store: EventStore, batch_id: str,
                           claim_and_resume: Callable[[], Awaitable[int]],
                           lease_seconds: float) -> None:
@@ -178,9 +191,9 @@ async def _finish_orphans(engine: Engine, store: EventStore, batch_id: str,
     (at most two lease periods), then take them over."""
     deadline = time.monotonic() + 2 * lease_seconds + 1
     while time.monotonic() < deadline:
-        expiry = await asyncio.to_thread(store.next_lease_expiry, batch=batch_id)
+        expiry = await _read(store.next_lease_expiry, batch=batch_id)
         if expiry is None:
-            counts = await asyncio.to_thread(store.status_counts, batch=batch_id)
+            counts = await _read(store.status_counts, batch=batch_id)
             if not any(not RunStatus(k).terminal for k in counts):
                 return
         wait = 0.0 if expiry is None else (expiry - engine.clock.now()).total_seconds()
