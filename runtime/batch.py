@@ -249,3 +249,33 @@ def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
     return ordered[rank]
+
+
+def enqueue(definition: SagaDefinition, store: EventStore, options: BatchOptions, *,
+            clock: Clock | None = None) -> str:
+    """Write ``options.count`` runs (``run_started`` only, no owner) for workers to take with
+    ``saga resume``: the way several runners share one batch. Returns the batch id."""
+    from runtime.clock import SystemClock
+    from runtime.store.sql import WriteBatch
+
+    clock = clock or SystemClock()
+    batch_id = options.batch_id or uuid.uuid4().hex[:12]
+    now = clock.now()
+    store.save_definition(definition, now)
+    injection = options.injection.model_dump(mode="json") if options.injection else None
+    for start in range(0, options.count, 1000):
+        write = WriteBatch(owner="", lease_until=now)
+        for index in range(start, min(start + 1000, options.count)):
+            run_id = uuid.uuid4().hex
+            write.new_runs.append({
+                "id": run_id, "saga": definition.saga, "definition_hash": definition.content_hash,
+                "status": RunStatus.RUNNING.value, "mode": "orchestration", "origin": options.origin,
+                "batch": batch_id, "input": dict(options.input), "started_at": now,
+                "ended_at": None, "duration_ms": None, "owner": None, "lease_expires_at": now})
+            write.events[run_id] = [{
+                "run_id": run_id, "seq": 1, "ts": now, "type": "run_started", "step": None,
+                "attempt": None, "duration_ms": None, "error_type": None, "error": None,
+                "data": {"input": dict(options.input), "run_index": index, "batch": batch_id,
+                         "injection": injection}}]
+        store.write(write)
+    return batch_id

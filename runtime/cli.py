@@ -24,7 +24,7 @@ from runtime.injection import Injection
 from runtime.loading import load_definition
 from runtime.registries import build_registry
 from runtime.store.sql import EventStore
-from runtime.store.tables import Origin
+from runtime.store.tables import Origin, RunStatus
 from runtime.validation import check, validate
 
 DEFAULT_DB = "sqlite:///saga.db"
@@ -145,6 +145,7 @@ def run_command(
     services_db: ServicesDbOption = Path("sample_services.db"),
     batch: Annotated[str | None, typer.Option(help="batch id; naming an existing batch continues it (resumes its unfinished runs, starts the missing ones)")] = None,
     lease: Annotated[float, typer.Option(min=0.2, help="seconds a run stays locked to this runner without a heartbeat")] = 30.0,
+    enqueue_only: Annotated[bool, typer.Option("--enqueue", help="only write the runs to the log; `saga resume` workers (several may share the database) run them")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run a definition COUNT times and print a summary. Runs left unfinished by a runner
@@ -167,6 +168,17 @@ def run_command(
                                injection=None if injection.empty else injection,
                                origin=(Origin.SIMULATED if simulate else Origin.REAL).value,
                                input=run_input, batch_id=batch, lease_seconds=lease)
+        if enqueue_only:
+            from runtime.batch import enqueue
+
+            with EventStore(db) as store:
+                batch_id = enqueue(definition, store, options)
+            if as_json:
+                print(json.dumps({"batch_id": batch_id, "enqueued": count, "db": db}))
+            else:
+                out.print(f"enqueued {count} runs as batch {batch_id}; run them with "
+                          f"`saga resume --db {db}` (one or more workers)")
+            return
         _resume_leftovers(definition, registry, db, lease, quiet=as_json)
         summary = _run_with_progress(definition, registry, db, options, quiet=as_json)
         _print_summary(summary, as_json=as_json, db=db)
@@ -298,8 +310,11 @@ def resume_command(
     actions: ActionsOption = None,
     services_db: ServicesDbOption = Path("sample_services.db"),
     lease: Annotated[float, typer.Option(help="lease seconds")] = 30.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Continue every unfinished run whose runner is gone (its lease expired)."""
+    """Continue every unfinished run nobody holds (never started, or its runner's lease
+    expired). Several `saga resume` workers can share one database."""
     from runtime.recovery import resume_unfinished
 
     with user_errors():
@@ -307,8 +322,14 @@ def resume_command(
             report = asyncio.run(resume_unfinished(
                 store, lambda d, origin: build_registry(
                     actions, definition=d, simulate=origin == Origin.SIMULATED.value,
-                    services_db=services_db), lease_seconds=lease))
-        out.print(report.describe(), highlight=False)
+                    services_db=services_db), lease_seconds=lease, concurrency=concurrency))
+        if as_json:
+            print(json.dumps({"claimed": report.claimed, "completed": report.count(RunStatus.COMPLETED),
+                              "compensated": report.count(RunStatus.COMPENSATED),
+                              "failed": report.count(RunStatus.FAILED),
+                              "unfinished": report.unfinished}))
+        else:
+            out.print(report.describe(), highlight=False)
 
 
 @app.command("retry")
@@ -389,6 +410,16 @@ def demo_command(
             from runtime.studio import launch
 
             launch(db=db, port=port, address="127.0.0.1")
+
+
+def _register_simulate() -> None:
+    from runtime.simulate_cli import simulate_command
+
+    app.command("simulate", help="Predict completed / compensated / failed rates, compensations "
+                "and latency by Monte Carlo, before running anything.")(simulate_command)
+
+
+_register_simulate()
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ re-run with the same idempotency key (or compensated, if the run was compensatin
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from runtime.actions import ActionRegistry
 from runtime.clock import Clock, SystemClock
 from runtime.definition import SagaDefinition
 from runtime.engine import Engine, RunResult, runner_id
-from runtime.errors import SagaError
+from runtime.errors import SagaError, StoreError
 from runtime.store.sql import EventStore
 from runtime.store.tables import EventType, RunStatus
 
@@ -58,42 +59,59 @@ async def resume_unfinished(store: EventStore, registry_for: RegistryFor, *,
                             definition_hashes: Iterable[str] | None = None,
                             run_ids: Iterable[str] | None = None,
                             close_registries: bool = True) -> ResumeReport:
-    """Claim every unfinished run nobody holds and drive it to a terminal status."""
+    """Claim unfinished runs nobody holds, a few at a time (so several runners share the
+    work), and drive each to a terminal status; stop when none is left to claim."""
     clock = clock or SystemClock()
     owner = owner or runner_id()
     report = ResumeReport()
     hashes = list(definition_hashes) if definition_hashes is not None else None
     only = list(run_ids) if run_ids is not None else None
-    while True:
-        now = clock.now()
-        claimed = await asyncio.to_thread(store.claim, owner, now,
-                                          now + timedelta(seconds=lease_seconds), limit=1000,
-                                          definition_hashes=hashes, run_ids=only)
-        claimed = [run_id for run_id in claimed if run_id not in {r.run_id for r in report.results}]
-        if not claimed:
-            return report
-        report.claimed += len(claimed)
-        groups: dict[tuple[str, str], list[str]] = {}
-        for run_id in claimed:
+    seen: set[str] = set()
+    engines: dict[tuple[str, str], tuple[Engine, SagaDefinition]] = {}
+    gate = asyncio.Semaphore(concurrency)
+    async with AsyncExitStack() as stack:
+
+        async def engine_for(run_id: str) -> tuple[Engine, SagaDefinition]:
             record = await asyncio.to_thread(store.load_run, run_id, with_events=False)
-            groups.setdefault((record.definition_hash, record.origin), []).append(run_id)
-        for (digest, origin), run_ids in groups.items():
-            definition = await asyncio.to_thread(store.load_definition, digest)
-            registry = registry_for(definition, origin)
-            try:
-                async with Engine(store, registry, owner=owner, clock=clock,
-                                  lease_seconds=lease_seconds) as engine:
-                    gate = asyncio.Semaphore(concurrency)
-
-                    async def one(run_id: str, engine: Engine = engine,
-                                  definition: SagaDefinition = definition) -> RunResult:
-                        async with gate:
-                            return await engine.resume(run_id, definition)
-
-                    report.results += await asyncio.gather(*(one(r) for r in run_ids))
-            finally:
+            key = (record.definition_hash, record.origin)
+            if key not in engines:
+                definition = await asyncio.to_thread(store.load_definition, record.definition_hash)
+                registry = registry_for(definition, record.origin)
                 if close_registries:
-                    await registry.aclose()
+                    stack.push_async_callback(registry.aclose)
+                engine = await stack.enter_async_context(Engine(
+                    store, registry, owner=owner, clock=clock, lease_seconds=lease_seconds))
+                engines[key] = (engine, definition)
+            return engines[key]
+
+        async def one(run_id: str) -> None:
+            async with gate:
+                try:
+                    engine, definition = await engine_for(run_id)
+                    result = await engine.resume(run_id, definition)
+                except StoreError as exc:
+                    result = RunResult(run_id, None, abandoned=str(exc))
+            report.results.append(result)
+
+        in_flight: set[asyncio.Task[None]] = set()
+        while True:
+            room = max(concurrency * 2 - len(in_flight), 0)
+            claimed: list[str] = []
+            if room:
+                now = clock.now()
+                claimed = await asyncio.to_thread(
+                    store.claim, owner, now, now + timedelta(seconds=lease_seconds),
+                    limit=room, definition_hashes=hashes, run_ids=only, include_own=False)
+                claimed = [run_id for run_id in claimed if run_id not in seen]
+            seen.update(claimed)
+            report.claimed += len(claimed)
+            in_flight.update(asyncio.create_task(one(run_id)) for run_id in claimed)
+            if not in_flight:
+                return report
+            done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+    return report
 
 
 async def redrive(store: EventStore, run_id: str, registry_for: RegistryFor, *, by: str,

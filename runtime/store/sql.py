@@ -258,14 +258,17 @@ class EventStore:
     def claim(self, owner: str, now: datetime, lease_until: datetime, *,
               limit: int = 1000, run_ids: Iterable[str] | None = None,
               definition_hashes: Iterable[str] | None = None,
-              batch: str | None = None) -> list[str]:
+              batch: str | None = None, include_own: bool = True) -> list[str]:
         """Take the lease of unfinished runs that nobody holds (lease expired or no owner),
         or that ``owner`` already holds. Returns the ids now owned by ``owner``."""
         def work(conn: Connection) -> list[str]:
-            query = select(run_table.c.id).where(
-                run_table.c.status.in_(UNFINISHED),
-                or_(run_table.c.owner.is_(None), run_table.c.owner == owner,
-                    run_table.c.lease_expires_at.is_(None), run_table.c.lease_expires_at < now))
+            free = [run_table.c.owner.is_(None), run_table.c.lease_expires_at.is_(None),
+                    run_table.c.lease_expires_at < now]
+            if include_own:
+                free.append(run_table.c.owner == owner)
+            query = select(run_table.c.id).where(run_table.c.status.in_(UNFINISHED), or_(*free))
+            if not include_own:
+                query = query.where(or_(run_table.c.owner.is_(None), run_table.c.owner != owner))
             if run_ids is not None:
                 query = query.where(run_table.c.id.in_(list(run_ids)))
             if definition_hashes is not None:
