@@ -47,6 +47,7 @@ from runtime.planner import (
     Planner,
     RunState,
     StartSteps,
+    StepPhase,
     TurnToCompensating,
     apply,
     fold,
@@ -168,9 +169,14 @@ class Engine:
         record = await asyncio.to_thread(self.store.load_run, run_id)
         pinned = definition
         if pinned is None or pinned.content_hash != record.definition_hash:
+            stored = await asyncio.to_thread(self.store.load_definition, record.definition_hash)
             if definition is not None:
-                raise DefinitionMismatchError(run_id, record.definition_hash, definition.content_hash)
-            pinned = await asyncio.to_thread(self.store.load_definition, record.definition_hash)
+                at = fold(stored, record.events)
+                step = next((n for n, st in at.steps.items()
+                             if st.phase is not StepPhase.SUCCEEDED), "")
+                raise DefinitionMismatchError(run_id, record.definition_hash,
+                                              definition.content_hash, step)
+            pinned = stored
         state = fold(pinned, record.events)
         if state.status is not RunStatus(record.status) and RunStatus(record.status).terminal:
             state.status = RunStatus(record.status)
