@@ -124,7 +124,7 @@ class EventStore:
             else:
                 self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5)
             if create:
-                self._retry("create tables", lambda: SQLModel.metadata.create_all(self.engine))
+                self._retry("open", lambda: SQLModel.metadata.create_all(self.engine))
         except SQLAlchemyError as exc:
             raise StoreError("open", _short(exc)) from None
         except (ImportError, ValueError) as exc:

@@ -1,0 +1,94 @@
+"""The event log on SQLite and PostgreSQL: append-only rows, UNIQUE(run_id, seq), leases,
+SQLite pragmas and BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from runtime.batch import BatchOptions, enqueue, run_batch, simulated_registry
+from runtime.clock import ManualClock
+from runtime.errors import RunNotFoundError, StoreError
+from runtime.injection import Injection
+from runtime.loading import load_definition
+from runtime.store.sql import EventStore, WriteBatch
+
+from ..conftest import SAMPLES
+
+FLIGHT = load_definition(SAMPLES / "flight_booking.yaml")
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def batch(store: EventStore, count: int = 20, seed: int = 1) -> None:
+    asyncio.run(run_batch(FLIGHT, simulated_registry(FLIGHT), store, BatchOptions(
+        count=count, concurrency=5, seed=seed, injection=Injection(seed=seed, fail={"charge_payment": 0.3}),
+        origin="test"), clock=ManualClock()))
+
+
+def test_runs_and_events_round_trip(db_url: str) -> None:
+    with EventStore(db_url) as store:
+        batch(store)
+        runs = store.list_runs(limit=100)
+        assert len(runs) == 20 and {r["status"] for r in runs} <= {"completed", "compensated"}
+        record = store.load_run(runs[0]["id"])
+        assert record.events[0].type.value == "run_started"
+        assert record.events[0].data["injection"]["fail"] == {"charge_payment": 0.3}
+        assert record.started_at.tzinfo is not None and record.duration_ms is not None
+        assert store.load_definition(FLIGHT.content_hash) == FLIGHT.model_copy(update={"layout": FLIGHT.layout})
+        assert store.find_run(runs[0]["id"][:8]) == runs[0]["id"]
+        with pytest.raises(RunNotFoundError):
+            store.load_run("nope")
+
+
+def test_seq_is_unique_per_run(db_url: str) -> None:
+    with EventStore(db_url) as store:
+        enqueue(FLIGHT, store, BatchOptions(count=1, origin="test"), clock=ManualClock(NOW))
+        run_id = store.list_runs()[0]["id"]
+        assert store.claim("me", NOW, NOW + timedelta(seconds=30)) == [run_id]
+        duplicate = WriteBatch("me", NOW, events={run_id: [{
+            "run_id": run_id, "seq": 1, "ts": NOW, "type": "manual_action", "step": None,
+            "attempt": None, "duration_ms": None, "error_type": None, "error": None, "data": None}]})
+        with pytest.raises(StoreError):
+            store.write(duplicate)
+        assert len(store.load_run(run_id).events) == 1
+
+
+def test_writes_of_a_runner_without_the_lease_are_rejected(db_url: str) -> None:
+    with EventStore(db_url) as store:
+        enqueue(FLIGHT, store, BatchOptions(count=2, origin="test"), clock=ManualClock(NOW))
+        ids = sorted(r["id"] for r in store.list_runs())
+        assert sorted(store.claim("a", NOW, NOW + timedelta(seconds=30))) == ids
+        assert store.claim("b", NOW + timedelta(seconds=10), NOW + timedelta(seconds=40)) == []
+        assert sorted(store.claim("b", NOW + timedelta(seconds=31), NOW + timedelta(seconds=60))) == ids
+        row = {"seq": 2, "ts": NOW, "type": "step_started", "step": "reserve_seat", "attempt": 1,
+               "duration_ms": None, "error_type": None, "error": None, "data": None}
+        rejected = store.write(WriteBatch("a", NOW, events={ids[0]: [row | {"run_id": ids[0]}]}))
+        assert rejected == {ids[0]}
+        assert len(store.load_run(ids[0]).events) == 1
+        assert store.write(WriteBatch("b", NOW, events={ids[0]: [row | {"run_id": ids[0]}]})) == set()
+        assert store.renew("a", ids, NOW) == set(ids)
+
+
+def test_sqlite_pragmas_and_begin_immediate(sqlite_url: str) -> None:
+    with EventStore(sqlite_url) as store:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("pragma journal_mode")).scalar() == "wal"
+            assert conn.execute(text("pragma synchronous")).scalar() == 2  # FULL
+            assert conn.execute(text("pragma busy_timeout")).scalar() == 30000
+        statements: list[str] = []
+        from sqlalchemy import event
+
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *a: statements.append(statement))
+        batch(store, count=2)
+        assert "BEGIN IMMEDIATE" in statements
+        assert not any(s.lstrip().upper().startswith(("UPDATE EVENT", "DELETE")) for s in statements)
+
+
+def test_unreachable_database_is_a_clear_store_error() -> None:
+    with pytest.raises(StoreError) as caught:
+        EventStore("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert "event log open failed" in str(caught.value)
