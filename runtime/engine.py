@@ -90,6 +90,8 @@ class _LiveRun:
     started_at: datetime
     started_mono: float
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    dirty: bool = False                   # events buffered since the last commit
+    settled: list[tuple[str, str]] = field(default_factory=list)  # (crash point, step) to fire after it
 
 
 class Engine:
@@ -157,12 +159,7 @@ class Engine:
         self._append(live, Event(EventType.RUN_STARTED, data={
             "input": data, "run_index": run_index, "batch": batch,
             "injection": injection.model_dump(mode="json") if injection else None}))
-        try:
-            await self.committer.flush(run_id)
-        except (StoreError, LeaseLostError) as exc:
-            self.committer.forget(run_id)
-            return RunResult(run_id, None, abandoned=str(exc))
-        return await self._drive(live)
+        return await self._drive(live)  # run_started is committed before the first action
 
     async def resume(self, run_id: str, definition: SagaDefinition | None = None) -> RunResult:
         """Continue a run this engine's owner has claimed, from its folded events."""
@@ -193,15 +190,17 @@ class Engine:
             while True:
                 decision = live.planner.decide(live.state, frozenset(live.tasks))
                 if isinstance(decision, StartSteps):
+                    await self._make_durable(live)  # outcomes before their dependents start
                     for name in decision.steps:
                         live.tasks[name] = asyncio.create_task(self._run_step(live, name))
                 elif isinstance(decision, CompensateSteps):
+                    await self._make_durable(live)
                     for name in decision.steps:
                         live.tasks[name] = asyncio.create_task(self._compensate_step(live, name))
                 elif isinstance(decision, TurnToCompensating):
                     self._append(live, Event(EventType.RUN_COMPENSATING, step=decision.trigger,
                                              error=decision.error, data={"reason": "step_failed"}))
-                    await self.committer.flush(live.run_id, RunUpdate(RunStatus.COMPENSATING.value))
+                    await self._make_durable(live, RunUpdate(RunStatus.COMPENSATING.value))
                 elif isinstance(decision, Finish):
                     return await self._finish(live, decision)
                 else:
@@ -212,6 +211,16 @@ class Engine:
         finally:
             self._active.pop(live.run_id, None)
             self.committer.forget(live.run_id)
+
+    async def _make_durable(self, live: _LiveRun, update: RunUpdate | None = None) -> None:
+        """Commit what this run has buffered (group commit with every other run)."""
+        if not live.dirty and update is None:
+            return
+        live.dirty = False
+        settled, live.settled = live.settled, []
+        await self.committer.flush(live.run_id, update)
+        for point, step in settled:
+            self._crash(point, live, step)
 
     async def _wait_for_tasks(self, live: _LiveRun) -> None:
         done, _ = await asyncio.wait(live.tasks.values(), return_when=asyncio.FIRST_COMPLETED)
@@ -236,7 +245,7 @@ class Engine:
             self._append(live, Event(event_type, step=decision.step, duration_ms=duration,
                                      error=decision.error,
                                      data={"reason": decision.reason} if decision.reason else None))
-            await self.committer.flush(live.run_id, RunUpdate(
+            await self._make_durable(live, RunUpdate(
                 decision.status.value, ended_at=self.clock.now(), duration_ms=duration))
         return RunResult(live.run_id, decision.status, duration, state.trigger_step,
                          state.failed_step)
@@ -267,13 +276,11 @@ class Engine:
                 self._append(live, Event(EventType.STEP_SUCCEEDED, step=name, attempt=attempt,
                                          duration_ms=elapsed, data={"output": output}))
                 self._crash("after_outcome", live, name)
-                await self.committer.flush(live.run_id)
-                self._crash("after_commit", live, name)
+                live.settled.append(("after_commit", name))
                 return
             wait = self._next_wait(live, name, policy, attempt - state.budget_start, error, "step")
             event_type = EventType.STEP_TIMED_OUT if isinstance(error, TimeoutError) else EventType.STEP_FAILED
             self._append(live, _failure(event_type, name, attempt, elapsed, error, wait))
-            await self.committer.flush(live.run_id)
             if wait is None:
                 return
             await self.clock.sleep(wait)
@@ -303,14 +310,12 @@ class Engine:
                                          attempt=attempt, duration_ms=elapsed,
                                          data={"output": output}))
                 self._crash("compensation_after_outcome", live, name)
-                await self.committer.flush(live.run_id)
-                self._crash("compensation_after_commit", live, name)
+                live.settled.append(("compensation_after_commit", name))
                 return
             wait = self._next_wait(live, name, policy, attempt - state.compensation_budget_start,
                                    error, "compensation")
             self._append(live, _failure(EventType.COMPENSATION_FAILED, name, attempt, elapsed,
                                         error, wait))
-            await self.committer.flush(live.run_id)
             if wait is None:
                 return
             await self.clock.sleep(wait)
@@ -367,6 +372,7 @@ class Engine:
             "run_id": live.run_id, "seq": seq, "ts": ts, "type": event.type.value,
             "step": event.step, "attempt": event.attempt, "duration_ms": event.duration_ms,
             "error_type": event.error_type, "error": event.error, "data": event.data})
+        live.dirty = True
         apply(live.state, stamped)
 
     def _check_event_budget(self, live: _LiveRun) -> None:

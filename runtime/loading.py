@@ -78,7 +78,7 @@ def parse_document(raw: bytes | str, *, source: str, fmt: str = "yaml",
             data = _parse_yaml(text, limits)
     except RecursionError:
         raise DefinitionError(source, [_too_deep(limits)]) from None
-    except (yaml.YAMLError, json.JSONDecodeError, _TooLarge) as exc:
+    except (yaml.YAMLError, ValueError, _TooLarge) as exc:  # ValueError: JSON (digits, ...)
         if getattr(exc, "problem", None) == "exceeded maximum nesting depth":  # libyaml's guard
             raise DefinitionError(source, [_too_deep(limits)]) from None
         raise DefinitionError(source, [_syntax_issue(exc, fmt)]) from None
@@ -156,8 +156,26 @@ def _parse_json(text: str) -> Any:
     return json.loads(text, parse_constant=no_constants)
 
 
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's parser with PyYAML's SafeConstructor; the pure-Python SafeLoader without libyaml."""
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _BadValue(yaml.constructor.ConstructorError):
+    """A scalar that matches a YAML type but cannot be built (``2001-13-45``, ``!!int abc``)."""
+
+
+class _SafeLoader(_BaseLoader):  # type: ignore[misc]
+    """libyaml's parser (the pure-Python one without libyaml) with PyYAML's SafeConstructor,
+    whose scalar constructors raise bare ValueError, KeyError, ... on values like
+    ``2001-13-45``, ``!!bool maybe`` or a 5,000-digit int: turned into marked YAML errors."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ArithmeticError, AttributeError, IndexError, KeyError, TypeError,
+                ValueError) as exc:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise _BadValue(None, None, f"cannot read this {kind} value ({exc})",
+                            node.start_mark) from None
 
 
 def _parse_yaml(text: str, limits: Limits) -> Any:
@@ -250,13 +268,23 @@ def _syntax_issue(exc: Exception, fmt: str) -> Issue:
     if isinstance(exc, json.JSONDecodeError):
         return Issue("/", "json-syntax", f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
                      "fix the JSON syntax")
+    if not isinstance(exc, yaml.YAMLError):  # json.loads: e.g. an int of over 4,300 digits
+        return Issue("/", "json-syntax", _one_line(str(exc)), "fix the JSON value")
     mark = getattr(exc, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    if "python/" in str(exc) or "could not determine a constructor" in str(exc):
+    problem = _one_line(getattr(exc, "problem", None) or str(exc))
+    if problem.startswith("could not determine a constructor"):
         return Issue("/", "yaml-tag", f"{where}tags like !!python/... are not allowed",
                      "definitions are plain data; refer to actions by registered name")
+    if isinstance(exc, _BadValue):
+        return Issue("/", "yaml-value", f"{where}{problem}",
+                     "quote it if it is text, or write a valid number or date")
     return Issue("/", "yaml-syntax", f"{where}{problem}", "fix the YAML syntax")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = text.splitlines()[0] if text.strip() else text
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def _too_big(size: int, limits: Limits) -> Issue:

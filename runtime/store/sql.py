@@ -130,6 +130,18 @@ class EventStore:
         except (ImportError, ValueError) as exc:
             raise StoreError("open", f"{self.url}: {exc}") from None
 
+    _update_owned_run = run_table.update().where(
+        run_table.c.id == bindparam("b_id"), run_table.c.owner == bindparam("b_owner"),
+    ).values(
+        status=func.coalesce(bindparam("b_status", type_=run_table.c.status.type), run_table.c.status),
+        ended_at=func.coalesce(bindparam("b_ended_at", type_=run_table.c.ended_at.type),
+                               run_table.c.ended_at),
+        duration_ms=func.coalesce(bindparam("b_duration_ms", type_=run_table.c.duration_ms.type),
+                                  run_table.c.duration_ms),
+        lease_expires_at=bindparam("b_lease", type_=run_table.c.lease_expires_at.type),
+        owner=bindparam("b_new_owner", type_=run_table.c.owner.type),
+    )
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -211,37 +223,30 @@ class EventStore:
         if batch.new_runs:
             conn.execute(run_table.insert(), batch.new_runs)
         new_ids = {row["id"] for row in batch.new_runs}
-        existing = sorted(batch.run_ids() - new_ids)
+        params = []
+        for run_id in batch.run_ids():
+            update = batch.updates.get(run_id)
+            if update is None and run_id in new_ids:
+                continue  # just inserted with its lease
+            status = update.status if update is not None else None
+            terminal = status in TERMINAL_STATUSES
+            params.append({
+                "b_id": run_id, "b_owner": batch.owner, "b_status": status,
+                "b_ended_at": update.ended_at if update is not None else None,
+                "b_duration_ms": update.duration_ms if update is not None else None,
+                "b_lease": None if terminal else batch.lease_until,
+                "b_new_owner": None if terminal else batch.owner})
         rejected: set[str] = set()
-        if existing:
-            owned = self._owned(conn, batch.owner, existing)
-            rejected = set(existing) - owned
+        if params:
+            # the lease check and the run update are one statement: only the owner's rows match
+            updated = conn.execute(self._update_owned_run, params).rowcount
+            if updated != len(params) or not self.engine.dialect.supports_sane_multi_rowcount:
+                ids = sorted(p["b_id"] for p in params)
+                rejected = set(ids) - self._owned(conn, batch.owner, ids)
         rows = [row for run_id, rows in batch.events.items() if run_id not in rejected
                 for row in rows]
         if rows:
             conn.execute(event_table.insert(), rows)
-        lease_only, changes = [], []
-        for run_id in batch.run_ids() | new_ids:
-            if run_id in rejected:
-                continue
-            update = batch.updates.get(run_id)
-            if update is None or update.status is None:
-                lease_only.append({"b_id": run_id, "lease": batch.lease_until})
-            else:
-                terminal = update.status in TERMINAL_STATUSES
-                changes.append({"b_id": run_id, "status": update.status,
-                                "ended_at": update.ended_at, "duration_ms": update.duration_ms,
-                                "lease": None if terminal else batch.lease_until,
-                                "owner": None if terminal else batch.owner})
-        if lease_only:
-            conn.execute(run_table.update().where(run_table.c.id == bindparam("b_id"))
-                         .values(lease_expires_at=bindparam("lease")), lease_only)
-        if changes:
-            conn.execute(run_table.update().where(run_table.c.id == bindparam("b_id"))
-                         .values(status=bindparam("status"), ended_at=bindparam("ended_at"),
-                                 duration_ms=bindparam("duration_ms"),
-                                 lease_expires_at=bindparam("lease"), owner=bindparam("owner")),
-                         changes)
         return rejected
 
     def _owned(self, conn: Connection, owner: str, run_ids: Sequence[str]) -> set[str]:

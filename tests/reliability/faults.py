@@ -64,7 +64,8 @@ class FaultyStore(EventStore):
 
     def __init__(self, url: str, *, seed: int, rate: float = 0.05) -> None:
         super().__init__(url)
-        self.rng = random.Random(seed)
+        self.seed = seed
+        self.calls: Counter[str] = Counter()
         self.rate = rate
         self.log: list[tuple[str, str, str]] = []
         self.armed = True
@@ -77,9 +78,11 @@ class FaultyStore(EventStore):
 
     def _faulty(self, name: str, method: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
-            roll = self.rng.random()
-            kind = "database is locked" if self.rng.random() < 0.5 else "disk I/O error"
-            after = self.rng.random() < 0.5
+            self.calls[name] += 1  # the n-th call of each method decides alike in a replay
+            rng = random.Random(f"{self.seed}:{name}:{self.calls[name]}")
+            roll = rng.random()
+            kind = "database is locked" if rng.random() < 0.5 else "disk I/O error"
+            after = rng.random() < 0.5
             if roll < self.rate and not after:
                 self.log.append((name, kind, "before"))
                 raise StoreError(name, kind)
