@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import uuid
 from collections.abc import Mapping
@@ -114,6 +115,7 @@ class Engine:
         self._saved: set[str] = set()
         self._active: dict[str, _LiveRun] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._ids = random.Random(os.urandom(16))  # run ids need uniqueness, not secrecy
 
     async def __aenter__(self) -> Engine:
         await self.committer.start()
@@ -142,7 +144,7 @@ class Engine:
         """Create a run, commit its ``run_started``, then drive it to a terminal status."""
         data = dict(input or {})
         self._check_payload(data, "the run input")
-        run_id = run_id or uuid.uuid4().hex
+        run_id = run_id or f"{self._ids.getrandbits(128):032x}"
         try:
             await self._save_definition(definition)
         except StoreError as exc:
@@ -191,10 +193,16 @@ class Engine:
                 decision = live.planner.decide(live.state, frozenset(live.tasks))
                 if isinstance(decision, StartSteps):
                     await self._make_durable(live)  # outcomes before their dependents start
+                    if len(decision.steps) == 1 and not live.tasks:
+                        await self._run_step(live, decision.steps[0])  # nothing to overlap with
+                        continue
                     for name in decision.steps:
                         live.tasks[name] = asyncio.create_task(self._run_step(live, name))
                 elif isinstance(decision, CompensateSteps):
                     await self._make_durable(live)
+                    if len(decision.steps) == 1 and not live.tasks:
+                        await self._compensate_step(live, decision.steps[0])
+                        continue
                     for name in decision.steps:
                         live.tasks[name] = asyncio.create_task(self._compensate_step(live, name))
                 elif isinstance(decision, TurnToCompensating):
