@@ -82,6 +82,7 @@ class RunRow(SQLModel, table=True):
         Index("ix_run_started", "started_at"),
         Index("ix_run_batch", "batch"),
         Index("ix_run_lease", "status", "lease_expires_at"),
+        Index("ix_run_duration", "duration_ms"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -104,7 +105,7 @@ class EventRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("run_id", "seq", name="uq_event_run_seq"),
         Index("ix_event_type_ts", "type", "ts"),
-        Index("ix_event_step_type", "step", "type"),
+        Index("ix_event_type_step_duration", "type", "step", "duration_ms", "attempt", "run_id"),
         Index("ix_event_ts", "ts"),
     )
 

@@ -1,0 +1,219 @@
+"""The Monitor in a real browser (Debian chromium through Playwright) while runs are written.
+
+Starts with no event log at all, launches ``saga run sample_sagas/flight_booking.yaml
+--simulate`` in the background (or, without the CLI, writes runs from a thread), and watches
+the Runs tile rise without a page reload until every tile equals the database's counts.
+Screenshots go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from runtime.store.tables import run_table
+from tests.conftest import missing_service
+from tests.dashboard.logs import SHOP, Script, add_definition, add_run, create_tables
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RUNS = 200
+APP = """
+import streamlit as st
+
+st.set_page_config(page_title="Saga Studio", layout="wide")
+st.navigation([st.Page(lambda: st.write("home"), title="Home", default=True),
+               st.Page({monitor!r}, title="Monitor", url_path="monitor")]).run()
+"""
+
+
+@dataclass
+class Served:
+    url: str
+    db_url: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing_service("playwright is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists():
+        missing_service(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    app = tmp_path / "app.py"
+    app.write_text(APP.format(monitor=str(ROOT / "dashboard" / "pages" / "monitor.py")))
+    log = tmp_path / "saga.db"
+    db_url = f"sqlite:///{log}"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
+         "--server.address=127.0.0.1", f"--server.port={port}",
+         "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
+        cwd=ROOT, env={**os.environ, "SAGA_DB": db_url},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("streamlit did not come up")
+        yield Served(url, db_url, log)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def start_writing(db_url: str, tmp: Path) -> subprocess.Popen[bytes] | threading.Thread:
+    """`saga run ... --simulate` in the background, or a thread writing rows directly."""
+    saga = Path(sys.executable).with_name("saga")
+    if saga.exists() or shutil.which("saga"):
+        return subprocess.Popen(
+            [str(saga if saga.exists() else "saga"), "run",
+             str(ROOT / "sample_sagas" / "flight_booking.yaml"), "--count", str(RUNS),
+             "--simulate", "--concurrency", "8", "--seed", "4", "--db", db_url, "--json"],
+            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    thread = threading.Thread(target=_write_directly, args=(db_url,), daemon=True)
+    thread.start()
+    return thread
+
+
+def _write_directly(db_url: str) -> None:
+    engine = create_engine(db_url)
+    create_tables(engine)
+    with engine.begin() as conn:
+        add_definition(conn, SHOP)
+    for i in range(RUNS):
+        script = Script(datetime.now(UTC)).attempt("a", 1, 5).attempt("b", 1, 5)
+        failed = i % 7 == 0
+        if failed:
+            script.attempt("c", 1, 3, ok=False).mark("run_compensating", "c")
+        else:
+            script.attempt("c", 1, 5).attempt("d", 1, 5)
+        with engine.begin() as conn:
+            add_run(conn, f"w{i}", SHOP, script, status="compensated" if failed else "completed",
+                    duration_ms=20)
+        time.sleep(0.02)
+    engine.dispose()
+
+
+def finished(writer: subprocess.Popen[bytes] | threading.Thread) -> bool:
+    if isinstance(writer, threading.Thread):
+        return not writer.is_alive()
+    return writer.poll() is not None
+
+
+def tiles(page: Page) -> dict[str, str]:
+    """Title -> number of the KPI tiles, read in one go (the chart re-renders every 2 s)."""
+    pairs = page.evaluate("""() => {
+        const layer = document.querySelector('.indicatorlayer');
+        if (!layer) return [];
+        return Array.from(layer.querySelectorAll(':scope > .trace')).map(
+            t => [t.querySelector('.title')?.textContent, t.querySelector('.number')?.textContent]);
+    }""")
+    return {title: number for title, number in pairs if title}
+
+
+def as_int(text: str | None) -> int:
+    return int((text or "-1").replace(",", ""))
+
+
+def db_counts(db_url: str) -> dict[str, int]:
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(run_table.c.status, func.count()).group_by(run_table.c.status))
+        counts = {status: n for status, n in rows}
+    engine.dispose()
+    return {"Runs": sum(counts.values()), "Completed": counts.get("completed", 0),
+            "Compensated": counts.get("compensated", 0),
+            "Failed (need attention)": counts.get("failed", 0)}
+
+
+def test_kpis_rise_live_and_end_equal_to_the_database(served: Served, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(20_000)
+        page.goto(served.url + "/monitor")
+        page.get_by_text("No event log yet").wait_for()
+        page.evaluate("window.__not_reloaded = true")
+
+        writer = start_writing(served.db_url, tmp_path)
+        seen: list[int] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            runs = as_int(tiles(page).get("Runs"))
+            if runs >= 0 and (not seen or runs != seen[-1]):
+                seen.append(runs)
+            if finished(writer) and runs == db_counts(served.db_url)["Runs"]:
+                break
+            page.wait_for_timeout(250)
+        assert finished(writer), "the writer did not finish in time"
+        if isinstance(writer, subprocess.Popen):
+            assert writer.returncode == 0, "saga run failed"
+
+        expected = db_counts(served.db_url)
+        assert expected["Runs"] == RUNS
+        assert page.evaluate("window.__not_reloaded") is True  # the page was never reloaded
+        assert seen == sorted(seen) and len(seen) >= 3, f"the Runs tile did not rise: {seen}"
+        assert seen[-1] == RUNS and seen[0] < RUNS
+
+        for _ in range(20):  # the other tiles catch up on the same refresh
+            shown = {k: as_int(v) for k, v in tiles(page).items() if k in expected}
+            if shown == expected:
+                break
+            page.wait_for_timeout(250)
+        assert shown == expected
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SHOTS / "monitor_live.png"), full_page=True)
+
+        # one run: its Gantt and events (a link with ?run= as the Run page would give)
+        engine = create_engine(served.db_url)
+        with engine.connect() as conn:
+            run_id = conn.execute(select(run_table.c.id).order_by(
+                (run_table.c.status == "completed").asc(), run_table.c.started_at)
+                .limit(1)).scalar_one()
+        engine.dispose()
+        page.set_viewport_size({"width": 1400, "height": 3400})
+        page.goto(f"{served.url}/monitor?run={run_id}")
+        page.get_by_text(run_id).first.wait_for()
+        page.locator('[data-testid="stPlotlyChart"]').nth(6).wait_for()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SHOTS / "monitor_run.png"))
+        browser.close()
