@@ -117,6 +117,55 @@ def _live_body(url: str, flt: MonitorFilter, focus: str | None) -> None:
                     width="stretch")
 
 
+# -- predicted vs observed -------------------------------------------------------------
+def _prediction_body(url: str, flt: MonitorFilter, focus: str | None) -> None:
+    from dashboard import prediction as figures
+    from dashboard.what_if import predicted_vs_observed, what_if
+    from runtime.calibration import LogFilter
+    from runtime.errors import SagaError
+
+    if not focus:
+        return
+    definition = queries.saga_definition(_engine(url), focus, flt.definition_hash)
+    if definition is None:
+        st.info(f"No stored definition of {focus!r} to simulate.")
+        return
+    resolved = flt.resolved(datetime.now(UTC))
+    log_filter = LogFilter(saga=focus, definition_hash=flt.definition_hash,
+                           origins=tuple(flt.origins), batch=flt.batch, since=resolved.since,
+                           until=resolved.until)
+    try:
+        view = predicted_vs_observed(_engine(url), definition, log_filter)
+    except (SagaError, *DB_ERRORS) as exc:
+        st.error(str(exc))
+        return
+    observed = view.calibration.observed
+    st.caption(f"Simulated 20,000 runs of {focus} v{definition.version} with "
+               f"{view.source}; observed: {observed.runs:,} finished runs. Bars: predicted, "
+               "with the 95% range expected for that many runs; dots: observed.")
+    left, right = st.columns(2)
+    left.plotly_chart(figures.outcome_figure(view.prediction, observed), width="stretch",
+                      key="monitor_pred_outcome")
+    right.plotly_chart(figures.step_figure(view.prediction, observed, "compensations"),
+                       width="stretch", key="monitor_pred_steps")
+    rows = figures.comparison_rows(view.prediction, observed)
+    st.dataframe([{"metric": r.metric, "predicted": round(r.predicted, 4),
+                   "95% range": f"{r.low:.4f} - {r.high:.4f}", "observed": round(r.observed, 4),
+                   "inside": "yes" if r.inside else "NO"} for r in rows],
+                 hide_index=True, width="stretch", key="monitor_pred_rows")
+    st.markdown("**What if** a step had another retry budget?")
+    names = [s.name for s in definition.steps]
+    pick, budget = st.columns(2)
+    step = pick.selectbox("Step", names, key="monitor_whatif_step")
+    current = definition.retry_policy(definition.step(step)).max_attempts
+    attempts = budget.number_input("max_attempts", 1, 50, value=min(current + 2, 50),
+                                   key="monitor_whatif_attempts")
+    variant = what_if(view, step, max_attempts=int(attempts))
+    st.plotly_chart(figures.what_if_figure(view.prediction, variant,
+                                           (f"now ({current} attempts)", f"{attempts} attempts")),
+                    width="stretch", key="monitor_whatif")
+
+
 # -- runs and one run ------------------------------------------------------------------
 def _runs_body(url: str, flt: MonitorFilter) -> None:
     head, button = st.columns([5, 1])
@@ -223,6 +272,9 @@ def main() -> None:
         _runs_body(url, flt)
 
     live_section()
+    with st.expander("Predicted vs observed, and what-if (Monte Carlo over the design)"):
+        if st.toggle("Compute the prediction", key="monitor_predict"):
+            _prediction_body(url, flt, focus)
     st.divider()
     runs_section()
 
