@@ -27,6 +27,8 @@ from designer.files import (
 )
 from designer.flow import flow_edges, flow_nodes, frame_nodes
 from designer.forms import KINDS, NO_COMPENSATION, action_choices, step_form
+from dashboard.prediction import outcome_figure
+from designer.predict import PredictSummary, predict
 from designer.registry import sample_registry
 from designer.session import DesignSession
 from runtime.export import MEDIA_TYPES, dot_available
@@ -261,6 +263,27 @@ def _picture(definition: Any, fmt: str) -> bytes:
     return export_file(definition, fmt).data
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _prediction(document_hash: str, _definition: Any) -> PredictSummary:
+    return predict(_definition)
+
+
+def _predict(report: DraftReport) -> None:
+    """Predict panel: Monte Carlo over the design as it is now (updates on every edit)."""
+    with st.container(border=True):
+        st.markdown("**Predict** (5,000 simulated runs)")
+        definition = report.definition if report.valid else None
+        summary = (_prediction(definition.content_hash, definition) if definition is not None
+                   else predict(None))
+        for line in summary.lines():
+            st.caption(line)
+        if summary.result is not None:
+            st.plotly_chart(outcome_figure(summary.result), key="design_predict_chart",
+                            width="stretch", config={"displayModeBar": False})
+            if summary.error:
+                st.caption(summary.error)
+
+
 def main() -> None:
     session = _session()
     session = ss.design = session.take_flow_value(session.canvas_key, ss.get(session.canvas_key))
@@ -285,6 +308,7 @@ def main() -> None:
             st.info("Select a step on the canvas to edit it.")
         else:
             _step_form(session, report)
+        _predict(report)
     _exports(report)
 
 
