@@ -39,7 +39,7 @@ DbOption = Annotated[str, typer.Option("--db", envvar="SAGA_DB",
 ActionsOption = Annotated[str | None, typer.Option(
     "--actions", help="'sample' (default), an HTTP actions .yaml, or a module with register_actions()")]
 ServicesDbOption = Annotated[Path, typer.Option(
-    "--services-db", help="state file of the in-process sample services")]
+    "--services-db", envvar="SAGA_SERVICES_DB", help="state file of the in-process sample services")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

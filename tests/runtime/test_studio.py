@@ -1,0 +1,51 @@
+"""`saga studio` serves the app on 127.0.0.1 with the hardened settings, on the given log."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from runtime.studio import studio_command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_command_line_is_hardened() -> None:
+    command = " ".join(studio_command("sqlite:///x.db", 8501))
+    for flag in ("--server.address=127.0.0.1", "--server.enableXsrfProtection=true",
+                 "--server.maxUploadSize=1", "--client.showErrorDetails=none"):
+        assert flag in command
+
+
+def test_studio_serves_the_app(tmp_path: Path) -> None:
+    port = free_port()
+    env = dict(os.environ, SAGA_DESIGNS_DIR=str(tmp_path / "designs"))
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "studio", "--port", str(port),
+                             "--db", str(tmp_path / "events.db")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                    assert r.read() == b"ok"
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the app did not come up")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}" in out and f"sqlite:///{tmp_path / 'events.db'}" in out
