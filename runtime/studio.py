@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,16 +24,24 @@ def studio_command(db: str, port: int, address: str = "127.0.0.1") -> list[str]:
             "--server.fileWatcherType=none"]
 
 
+def absolute_sqlite(url: str) -> str:
+    """A SQLite URL with a relative path made absolute (the server runs in the app's folder)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + os.path.abspath(url[len(prefix):])
+    return url
+
+
 def launch(*, db: str, port: int = 8501, address: str = "127.0.0.1") -> None:
     """Run the app in the foreground until Ctrl-C."""
     if not APP.is_file():
         raise StudioError(f"the app entry point {APP} is missing; reinstall saga-studio "
                           "from a checkout (pip install -e .)")
-    env = dict(os.environ, SAGA_DB=normalise_url(db))
-    print(f"Saga Studio on http://{address}:{port}  (event log: {env['SAGA_DB']}; Ctrl-C stops)",
-          flush=True)
-    try:
-        subprocess.run(studio_command(db, port, address), env=env, check=False,
-                       cwd=APP.parent)
-    except KeyboardInterrupt:
-        pass
+    env = dict(os.environ, SAGA_DB=absolute_sqlite(normalise_url(db)))
+    designs = os.path.abspath(env.get("SAGA_DESIGNS_DIR", "designs"))
+    env.setdefault("SAGA_DESIGNS_DIR", designs)
+    print(f"Saga Studio on http://{address}:{port}  (event log: {env['SAGA_DB']}; "
+          f"designs: {designs}; Ctrl-C stops)", flush=True)
+    command = studio_command(db, port, address)
+    os.chdir(APP.parent)  # streamlit finds .streamlit/config.toml beside the app
+    os.execve(command[0], command, env)  # become the server: signals reach it directly

@@ -49,3 +49,12 @@ def test_studio_serves_the_app(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}" in out and f"sqlite:///{tmp_path / 'events.db'}" in out
+
+
+def test_relative_sqlite_paths_become_absolute(tmp_path: Path, monkeypatch) -> None:
+    from runtime.studio import absolute_sqlite
+
+    monkeypatch.chdir(tmp_path)
+    assert absolute_sqlite("sqlite:///demo/saga.db") == f"sqlite:///{tmp_path}/demo/saga.db"
+    assert absolute_sqlite("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    assert absolute_sqlite("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
