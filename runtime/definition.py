@@ -98,8 +98,8 @@ class Defaults(_Model):
 
 
 class Position(_Model):
-    x: float = 0.0
-    y: float = 0.0
+    x: float = Field(0.0, allow_inf_nan=False)
+    y: float = Field(0.0, allow_inf_nan=False)
 
 
 class SagaDefinition(_Model):

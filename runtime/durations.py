@@ -23,7 +23,12 @@ def parse_duration(value: Any) -> timedelta:
     elif isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '30s'")
     elif isinstance(value, int | float):
-        result = timedelta(seconds=value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("a duration must be a finite number of seconds")
+        try:
+            result = timedelta(seconds=value)
+        except OverflowError:
+            raise ValueError("a duration is at most 7 days") from None
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         if not text or len(text) > 40:
@@ -36,7 +41,10 @@ def parse_duration(value: Any) -> timedelta:
             pos = match.end()
         if pos != len(text):
             raise ValueError(f"{value!r} is not a duration; write e.g. '500ms', '30s', '2m'")
-        result = timedelta(milliseconds=total_ms)
+        try:
+            result = timedelta(milliseconds=total_ms)
+        except OverflowError:
+            raise ValueError("a duration is at most 7 days") from None
     else:
         raise ValueError("a duration is a number of seconds or a string like '30s'")
     if result < timedelta(0):

@@ -305,6 +305,7 @@ class Engine:
             began = self.clock.monotonic()
             error: BaseException | None = None
             try:
+                self._check_event_budget(live, reserve=len(live.definition.steps) + 2)
                 self._crash("compensation_before_action", live, name)
                 output = await self._call(live, step, attempt, timeout, compensating=True)
                 self._crash("compensation_after_action", live, name)
@@ -383,8 +384,10 @@ class Engine:
         live.dirty = True
         apply(live.state, stamped)
 
-    def _check_event_budget(self, live: _LiveRun) -> None:
-        reserve = 3 * len(live.definition.steps) + 4
+    def _check_event_budget(self, live: _LiveRun, reserve: int | None = None) -> None:
+        """Fail the attempt (for good) if the run could no longer record its undo and end."""
+        if reserve is None:
+            reserve = 3 * len(live.definition.steps) + 4
         if live.state.last_seq + reserve > self.limits.max_events_per_run:
             raise LimitExceededError("events in this run", live.state.last_seq + reserve,
                                      self.limits.max_events_per_run, live.run_id)
