@@ -112,7 +112,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.committer = GroupCommitter(store, self.owner, self.clock, lease_seconds=lease_seconds)
         self._planners: dict[str, Planner] = {}
-        self._saved: set[str] = set()
+        self._saved: dict[str, asyncio.Future[str]] = {}
         self._active: dict[str, _LiveRun] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._ids = random.Random(os.urandom(16))  # run ids need uniqueness, not secrecy
@@ -401,10 +401,13 @@ class Engine:
             raise LimitExceededError(f"{what} size in bytes", size, self.limits.max_payload_bytes)
 
     async def _save_definition(self, definition: SagaDefinition) -> None:
+        """Store the definition once per engine, however many runs start at the same time."""
         digest = definition.content_hash
-        if digest not in self._saved:
-            await asyncio.to_thread(self.store.save_definition, definition, self.clock.now())
-            self._saved.add(digest)
+        saving = self._saved.get(digest)
+        if saving is None or (saving.done() and saving.exception() is not None):
+            saving = self._saved[digest] = asyncio.ensure_future(asyncio.to_thread(
+                self.store.save_definition, definition, self.clock.now()))
+        await asyncio.shield(saving)
 
     async def _renew_leases(self) -> None:
         interval = self.lease_seconds / 3

@@ -16,6 +16,7 @@ events only for runs the writer still owns; the rest are returned as rejected.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -111,10 +112,13 @@ class EventStore:
         self.lock_retries = lock_retries
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._serial: threading.Lock | None = None  # one shared connection: one user at a time
         try:
             if self.is_sqlite:
                 in_memory = not parsed.database or parsed.database == ":memory:"
-                if not in_memory:
+                if in_memory:
+                    self._serial = threading.Lock()
+                else:
                     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
                 self.engine = create_engine(
                     self.url, connect_args={"timeout": busy_timeout_ms / 1000,
@@ -153,6 +157,12 @@ class EventStore:
 
     # -- plumbing ------------------------------------------------------------------------
     def _retry(self, operation: str, work: Callable[[], T]) -> T:
+        if self._serial is not None:
+            with self._serial:
+                return self._retry_unlocked(operation, work)
+        return self._retry_unlocked(operation, work)
+
+    def _retry_unlocked(self, operation: str, work: Callable[[], T]) -> T:
         delay = 0.005
         for attempt in range(self.lock_retries + 1):
             try:

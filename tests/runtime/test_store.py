@@ -92,3 +92,20 @@ def test_unreachable_database_is_a_clear_store_error() -> None:
     with pytest.raises(StoreError) as caught:
         EventStore("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert "event log open failed" in str(caught.value)
+
+
+def test_in_memory_store_at_concurrency_100_loses_nothing() -> None:
+    """Regression (issue 6 bench): sqlite:// shared one connection between threads, and 100
+    runs starting at once each saved the definition; events went missing or SQLite crashed."""
+    store = EventStore("sqlite://")
+    summary = asyncio.run(run_batch(FLIGHT, simulated_registry(FLIGHT), store, BatchOptions(
+        count=600, concurrency=100, seed=7, injection=Injection(seed=7, fail={"charge_payment": 0.1}),
+        origin="test")))
+    expected = sum(Injection(seed=7, fail={"charge_payment": 0.1}).fails_for_good(i, "charge_payment")
+                   for i in range(600))
+    assert (summary.completed, summary.compensated) == (600 - expected, expected)
+    with store.engine.connect() as conn:
+        events = conn.execute(text("select count(*) from event")).scalar()
+    # completed: 10 events, compensated: run_started + 2 steps' start/outcome + 3 more
+    assert events == 10 * (600 - expected) + 9 * expected
+    assert len(store.definitions()) == 1
