@@ -373,16 +373,18 @@ class Engine:
 
     # -- events ------------------------------------------------------------------------
     def _append(self, live: _LiveRun, event: Event) -> None:
-        seq = live.state.last_seq + 1
+        """Stamp the event (seq, time), buffer its row for the next commit, fold it in."""
+        state = live.state
+        seq = state.last_seq + 1
         ts = self.clock.now()
-        stamped = Event(event.type, seq, ts, event.step, event.attempt, event.duration_ms,
-                        event.error_type, event.error, event.data)
         self.committer.buffer(live.run_id, {
             "run_id": live.run_id, "seq": seq, "ts": ts, "type": event.type.value,
             "step": event.step, "attempt": event.attempt, "duration_ms": event.duration_ms,
             "error_type": event.error_type, "error": event.error, "data": event.data})
         live.dirty = True
-        apply(live.state, stamped)
+        object.__setattr__(event, "seq", seq)  # the event was built for this run only
+        object.__setattr__(event, "ts", ts)
+        apply(state, event)
 
     def _check_event_budget(self, live: _LiveRun, reserve: int | None = None) -> None:
         """Fail the attempt (for good) if the run could no longer record its undo and end."""
@@ -393,6 +395,8 @@ class Engine:
                                      self.limits.max_events_per_run, live.run_id)
 
     def _check_payload(self, value: Any, what: str) -> None:
+        if value is None or value == {}:
+            return
         try:
             size = len(json.dumps(value, separators=(",", ":")))
         except (TypeError, ValueError) as exc:

@@ -20,7 +20,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -255,7 +256,10 @@ class EventStore:
                 rejected = set(ids) - self._owned(conn, batch.owner, ids)
         rows = [row for run_id, rows in batch.events.items() if run_id not in rejected
                 for row in rows]
-        if rows:
+        if rows and self.is_sqlite:
+            # the hot path: the same rows SQLAlchemy's types would write, converted once here
+            conn.exec_driver_sql(_SQLITE_EVENT_INSERT, [_sqlite_event(row) for row in rows])
+        elif rows:
             conn.execute(event_table.insert(), rows)
         return rejected
 
@@ -411,6 +415,20 @@ class EventStore:
             query = query.where(run_table.c.batch == batch)
         rows = self._read("count runs", lambda c: c.execute(query).all())
         return {str(status): int(count) for status, count in rows}
+
+
+_SQLITE_EVENT_INSERT = (
+    "INSERT INTO event (run_id, seq, ts, type, step, attempt, duration_ms, error_type, error, "
+    "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _sqlite_event(row: dict[str, Any]) -> tuple[Any, ...]:
+    """An event row as SQLAlchemy stores it on SQLite: UTC text time, JSON text (or NULL)."""
+    ts = row["ts"].astimezone(UTC) if row["ts"].tzinfo is not None else row["ts"]
+    data = row["data"]
+    return (row["run_id"], row["seq"], ts.strftime("%Y-%m-%d %H:%M:%S.%f"), row["type"],
+            row["step"], row["attempt"], row["duration_ms"], row["error_type"], row["error"],
+            None if data is None else json.dumps(data))
 
 
 def _event(row: Any) -> Event:
