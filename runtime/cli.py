@@ -7,8 +7,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from runtime import cli_errors
 from runtime.batch import BatchOptions, BatchProgress, BatchSummary, run_batch
 from runtime.definition import SagaDefinition, dump_json, dump_yaml, json_schema
 from runtime.errors import DefinitionError, SagaError
@@ -43,23 +44,11 @@ ServicesDbOption = Annotated[Path, typer.Option(
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(message, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    cli_errors.fail(err, message, code)
 
 
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn every expected error into one line and exit code 1."""
-    try:
-        yield
-    except DefinitionError as exc:
-        for line in exc.lines():
-            err.print(line, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except SagaError as exc:
-        fail(f"saga: {exc}")
-    except KeyboardInterrupt:
-        fail("saga: interrupted; unfinished runs continue with `saga resume`", 130)
+def user_errors() -> AbstractContextManager[None]:
+    return cli_errors.user_errors(err)
 
 
 def _load(file: Path) -> SagaDefinition:
@@ -140,12 +129,18 @@ def run_command(
     latency: Annotated[list[str], typer.Option(help="STEP=P50MS[:P95MS]: injected latency")] = [],  # noqa: B006
     fail_compensation: Annotated[list[str], typer.Option(help="STEP=P: the compensation fails for good")] = [],  # noqa: B006
     input_json: Annotated[str, typer.Option("--input", help="run input as a JSON object")] = "{}",
-    simulate: Annotated[bool, typer.Option(help="no real actions: simulate every step (uses each step's simulate: defaults)")] = False,
+    simulate: Annotated[bool, typer.Option(
+        help="no real actions: simulate every step (uses each step's simulate: defaults)")] = False,
     actions: ActionsOption = None,
     services_db: ServicesDbOption = Path("sample_services.db"),
-    batch: Annotated[str | None, typer.Option(help="batch id; naming an existing batch continues it (resumes its unfinished runs, starts the missing ones)")] = None,
-    lease: Annotated[float, typer.Option(min=0.2, help="seconds a run stays locked to this runner without a heartbeat")] = 30.0,
-    enqueue_only: Annotated[bool, typer.Option("--enqueue", help="only write the runs to the log; `saga resume` workers (several may share the database) run them")] = False,
+    batch: Annotated[str | None, typer.Option(
+        help="batch id; naming an existing batch continues it (resumes its unfinished runs, "
+             "starts the missing ones)")] = None,
+    lease: Annotated[float, typer.Option(
+        min=0.2, help="seconds a run stays locked to this runner without a heartbeat")] = 30.0,
+    enqueue_only: Annotated[bool, typer.Option(
+        "--enqueue", help="only write the runs to the log; `saga resume` workers (several may "
+                          "share the database) run them")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run a definition COUNT times and print a summary. Runs left unfinished by a runner

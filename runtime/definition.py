@@ -63,7 +63,8 @@ class SimulationSpec(_Model):
     flaky_rate: float = Field(0.0, ge=0, le=1, description="chance each attempt fails transiently")
     latency_p50: Duration | None = Field(None, description="median latency of one attempt")
     latency_p95: Duration | None = Field(None, description="95th percentile latency")
-    compensation_failure_rate: float = Field(0.0, ge=0, le=1, description="fraction of runs where the compensation fails for good")
+    compensation_failure_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of runs where the compensation fails for good")
 
 
 class StepDefinition(_Model):
@@ -71,7 +72,8 @@ class StepDefinition(_Model):
 
     name: str = Field(pattern=NAME_PATTERN, min_length=1)
     action: str = Field(pattern=ACTION_PATTERN, description="registered action name")
-    compensation: str | None = Field(None, pattern=ACTION_PATTERN, description="registered action that undoes this step")
+    compensation: str | None = Field(None, pattern=ACTION_PATTERN,
+                                     description="registered action that undoes this step")
     kind: StepKind = StepKind.COMPENSATABLE
     read_only: bool = Field(False, description="changes nothing, so needs no compensation")
     after: list[str] = Field(default_factory=list, description="steps that must succeed first")

@@ -89,6 +89,9 @@ def parse_document(raw: bytes | str, *, source: str, fmt: str = "yaml",
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise DefinitionError(source, [Issue("/", "not-a-mapping", f"the document is {kind}",
                                              "a definition is a mapping with 'saga' and 'steps'")])
+    huge = _huge_integers(data)
+    if huge:
+        raise DefinitionError(source, huge)
     return data
 
 
@@ -207,7 +210,7 @@ def _check_expanded_size(text: str, maximum: int) -> None:
                 if event.anchor in open_anchors:
                     raise _TooLarge("an alias refers to a node that contains it, so the document "
                                     "never ends; write the content out instead of the alias")
-                total += sizes.get(event.anchor, 1)  # an undefined alias fails when composed
+                total += sizes.get(str(event.anchor), 1)  # an undefined alias fails later
                 aliased = True
             elif isinstance(event, yaml.ScalarEvent):
                 total += 1
@@ -249,6 +252,25 @@ def _check_json_size(data: Any, maximum: int) -> None:
                               else [p for pair in item.items() for p in pair])]
 
 
+def _huge_integers(data: Any) -> list[Issue]:
+    """YAML (``0xfff...``, ``59:59:...``) and JSON give integers of any size; one past 64 bits
+    cannot be stored or even printed (over 4,300 digits), so it is refused here, by path."""
+    issues: list[Issue] = []
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack and len(issues) < MAX_REPORTED_ISSUES:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}/{pointer_part(k)}") for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}/{i}") for i, v in reversed(list(enumerate(item))))
+        elif type(item) is int and not -(2**63) <= item < 2**63:
+            issues.append(Issue(path or "/", "integer-range",
+                                f"an integer of {item.bit_length()} bits, outside the signed "
+                                "64-bit range",
+                                "use a smaller number"))
+    return issues
+
+
 def _depth(data: Any, stop: int) -> int:
     """Levels of nested containers (``{"a": []}`` is 2), counted up to ``stop + 1``."""
     depth, level = 0, [data]
@@ -269,7 +291,7 @@ def _syntax_issue(exc: Exception, fmt: str) -> Issue:
         return Issue("/", "json-syntax", f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
                      "fix the JSON syntax")
     if not isinstance(exc, yaml.YAMLError):  # json.loads: e.g. an int of over 4,300 digits
-        return Issue("/", "json-syntax", _one_line(str(exc)), "fix the JSON value")
+        return Issue("/", f"{fmt}-syntax", _one_line(str(exc)), f"fix the {fmt.upper()} value")
     mark = getattr(exc, "problem_mark", None)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     problem = _one_line(getattr(exc, "problem", None) or str(exc))

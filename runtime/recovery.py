@@ -9,10 +9,10 @@ re-run with the same idempotency key (or compensated, if the run was compensatin
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
-from datetime import timedelta
 from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from runtime.actions import ActionRegistry
 from runtime.clock import Clock, SystemClock

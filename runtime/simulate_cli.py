@@ -8,8 +8,6 @@ for ``saga run --simulate``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -18,25 +16,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from runtime.errors import DefinitionError, SagaError
+from runtime.cli_errors import user_errors
 from runtime.injection import Injection, describe
 from runtime.loading import load_definition
 from runtime.simulation import MAX_RUNS, Interval, SimulationResult, simulate
 from runtime.validation import check
-
-
-@contextmanager
-def _user_errors(err: Console) -> Iterator[None]:
-    """Every expected error as one line on stderr, exit code 1 (like ``runtime.cli``)."""
-    try:
-        yield
-    except DefinitionError as exc:
-        for line in exc.lines():
-            err.print(line, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except SagaError as exc:
-        err.print(f"saga: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
 
 
 def simulate_command(
@@ -53,7 +37,7 @@ def simulate_command(
     """Predict, without running anything, how often runs complete, compensate or fail; which
     steps compensate and why; the retry load per step; and end-to-end latency percentiles."""
     out, err = Console(), Console(stderr=True)
-    with _user_errors(err):
+    with user_errors(err):
         definition = check(load_definition(file), source=str(file))
         injection = Injection.from_flags(definition, seed=seed, fail=fail_flag, flaky=flaky,
                                          latency=latency, fail_compensation=fail_compensation,

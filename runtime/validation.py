@@ -14,6 +14,7 @@ unrelated-to-pivot, unknown-action, too-many-steps, name-too-long, no-steps; pas
 from __future__ import annotations
 
 from collections.abc import Container
+
 import networkx as nx
 
 from runtime.definition import SagaDefinition, StepKind

@@ -113,13 +113,14 @@ class GroupCommitter:
                 rejected = await loop.run_in_executor(self._executor, self.store.write, batch)
             except BaseException as exc:  # every run in the batch must learn of it
                 if not isinstance(exc, Exception):  # a (simulated) crash: nobody goes on
-                    self._settle(waiters, lambda _run_id: exc)
+                    self._settle(waiters, lambda _run_id, crash=exc: crash)
                     raise
                 error = exc if isinstance(exc, SagaError) else StoreError("append", repr(exc))
                 touched = batch.run_ids() | {row["id"] for row in batch.new_runs}
                 for run_id in touched:
                     self._poisoned[run_id] = error
-                self._settle(waiters, lambda run_id: error if run_id in touched else None)
+                self._settle(waiters, lambda run_id, error=error, touched=touched:
+                             error if run_id in touched else None)
                 continue
             self.commits += 1
             self.rows += sum(len(rows) for rows in batch.events.values())

@@ -16,19 +16,19 @@ events only for runs the writer still owns; the rest are returned as rejected.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, or_, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from runtime.definition import SagaDefinition

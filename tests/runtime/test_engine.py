@@ -175,7 +175,7 @@ def test_injection_is_deterministic_per_seed(seed: int) -> None:
     outcomes = []
     for _ in range(2):
         statuses = []
-        for index in range(20):
+        for _ in range(20):
             script = Script()
             from .helpers import run_saga as go  # same helper, fresh store each run
             result, events = go(definition, script, "sqlite://", injection=injection.model_copy())
@@ -185,11 +185,12 @@ def test_injection_is_deterministic_per_seed(seed: int) -> None:
 
 
 def test_oversized_output_fails_the_step() -> None:
-    from runtime.actions import ActionRegistry
     import asyncio
+
+    from runtime.actions import ActionRegistry
     from runtime.engine import Engine
-    from runtime.store.sql import EventStore
     from runtime.limits import Limits
+    from runtime.store.sql import EventStore
 
     definition = saga(step("a"))
     registry = ActionRegistry()

@@ -20,9 +20,9 @@ def s(name: str, *after: str, kind: str = "compensatable", comp: bool = True, **
 
 
 def issues(*steps: dict[str, Any], registry: ActionRegistry | None = None,
-           limits: Limits = Limits(), **extra: Any) -> set[tuple[str, str]]:
+           limits: Limits | None = None, **extra: Any) -> set[tuple[str, str]]:
     definition = SagaDefinition.model_validate({"saga": "t", "steps": list(steps)} | extra)
-    return {(i.path, i.rule) for i in validate(definition, registry, limits=limits)}
+    return {(i.path, i.rule) for i in validate(definition, registry, limits=limits or Limits())}
 
 
 @pytest.mark.parametrize(("steps", "expected"), [
