@@ -19,7 +19,7 @@ from rich.table import Table
 
 from runtime import cli_errors
 from runtime.batch import BatchOptions, BatchProgress, BatchSummary, run_batch
-from runtime.definition import SagaDefinition, dump_json, dump_yaml, json_schema
+from runtime.definition import SagaDefinition, json_schema
 from runtime.errors import DefinitionError, SagaError
 from runtime.injection import Injection
 from runtime.loading import load_definition
@@ -98,16 +98,13 @@ def export_command(
 ) -> None:
     """Convert a definition to YAML, JSON, DOT, Mermaid, SVG or PNG."""
     with user_errors():
-        definition = _load(file)
-        data: str | bytes
-        if to == "yaml":
-            data = dump_yaml(definition)
-        elif to == "json":
-            data = dump_json(definition)
-        else:
-            from runtime import export
+        from runtime import export
 
-            data = export.export(definition, to)
+        if to not in export.FORMATS:
+            fail(f"saga: --to {to}: unknown format; choose one of {', '.join(export.FORMATS)}")
+        definition = _load(file)
+        data: str | bytes = (export.export_bytes(definition, to) if to in ("svg", "png")
+                             else export.export_text(definition, to))
         if output is not None:
             output.write_bytes(data if isinstance(data, bytes) else data.encode())
             out.print(f"wrote {output}", highlight=False)

@@ -171,7 +171,8 @@ def _ms(text: str) -> float:
 def deterministic_uniform(seed: int, key: int | str, step: str, what: str) -> float:
     """A uniform [0, 1) draw that depends only on its arguments (seeded, order-free)."""
     digest = hashlib.blake2b(f"{seed}|{key}|{step}|{what}".encode(), digest_size=8).digest()
-    return (struct.unpack("<Q", digest)[0] >> 11) * (1.0 / (1 << 53))
+    value: int = struct.unpack("<Q", digest)[0]
+    return (value >> 11) * (1.0 / (1 << 53))
 
 
 def describe(injection: Injection) -> Mapping[str, Any]:

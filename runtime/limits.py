@@ -19,7 +19,7 @@ class Limits:
     """JSON size of one step's input or output."""
     max_events_per_run: int = 10_000
     """Events one run may append; a run that would exceed it fails."""
-    max_yaml_nodes: int = 200_000
+    max_yaml_nodes: int = 50_000
     """Nodes of a YAML document with aliases expanded (guards against alias bombs)."""
     max_nesting_depth: int = 64
     """Nesting depth of a document."""

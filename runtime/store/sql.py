@@ -120,7 +120,7 @@ class EventStore:
                 if in_memory:
                     self._serial = threading.Lock()
                 else:
-                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                    Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
                 self.engine = create_engine(
                     self.url, connect_args={"timeout": busy_timeout_ms / 1000,
                                             "check_same_thread": False},
@@ -234,7 +234,7 @@ class EventStore:
         if batch.new_runs:
             conn.execute(run_table.insert(), batch.new_runs)
         new_ids = {row["id"] for row in batch.new_runs}
-        params = []
+        params: list[dict[str, Any]] = []
         for run_id in batch.run_ids():
             update = batch.updates.get(run_id)
             if update is None and run_id in new_ids:
@@ -252,7 +252,7 @@ class EventStore:
             # the lease check and the run update are one statement: only the owner's rows match
             updated = conn.execute(self._update_owned_run, params).rowcount
             if updated != len(params) or not self.engine.dialect.supports_sane_multi_rowcount:
-                ids = sorted(p["b_id"] for p in params)
+                ids = sorted(str(p["b_id"]) for p in params)
                 rejected = set(ids) - self._owned(conn, batch.owner, ids)
         rows = [row for run_id, rows in batch.events.items() if run_id not in rejected
                 for row in rows]

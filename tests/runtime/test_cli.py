@@ -97,3 +97,30 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
                                    "allowed [yaml-tag]; definitions are plain data; refer to "
                                    "actions by registered name")
     assert "hacked" not in proc.stdout
+
+
+@pytest.mark.parametrize(("fmt", "expect"), [
+    ("yaml", "saga: flight_booking"), ("dot", "digraph"), ("mermaid", "flowchart"),
+])
+def test_export_text_formats(fmt: str, expect: str) -> None:
+    code, out, err = saga("export", FLIGHT, "--to", fmt)
+    assert code == 0, err
+    assert expect in out and "reserve_seat" in out
+
+
+def test_export_svg_to_a_file_or_a_clear_error(tmp_path: Path) -> None:
+    import shutil
+
+    target = tmp_path / "flight.svg"
+    code, out, err = saga("export", FLIGHT, "--to", "svg", "-o", str(target))
+    if shutil.which("dot"):
+        assert code == 0 and target.read_text().lstrip().startswith(("<?xml", "<svg"))
+    else:
+        assert code == 1 and "graphviz" in err
+    code, _, err = saga("export", FLIGHT, "--to", "svg")
+    assert code == 1 and "-o FILE.svg" in err or "graphviz" in err
+
+
+def test_export_unknown_format_is_one_line() -> None:
+    code, _, err = saga("export", FLIGHT, "--to", "pdf")
+    assert code == 1 and "pdf" in err and len(err.strip().splitlines()) == 1
