@@ -15,6 +15,7 @@ from streamlit_flow import streamlit_flow
 from streamlit_flow.elements import StreamlitFlowEdge, StreamlitFlowNode
 from streamlit_flow.state import StreamlitFlowState
 
+from dashboard.prediction import outcome_figure
 from designer.canvas import canvas_from_draft
 from designer.checks import DraftReport, check_draft
 from designer.files import (
@@ -27,7 +28,6 @@ from designer.files import (
 )
 from designer.flow import flow_edges, flow_nodes, frame_nodes
 from designer.forms import KINDS, NO_COMPENSATION, action_choices, step_form
-from dashboard.prediction import outcome_figure
 from designer.predict import PredictSummary, predict
 from designer.registry import sample_registry
 from designer.session import DesignSession
