@@ -39,7 +39,7 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-RUNS = 200
+RUNS = 500
 APP = """
 import streamlit as st
 
@@ -104,7 +104,7 @@ def start_writing(db_url: str, tmp: Path) -> subprocess.Popen[bytes] | threading
         return subprocess.Popen(
             [str(saga if saga.exists() else "saga"), "run",
              str(ROOT / "sample_sagas" / "flight_booking.yaml"), "--count", str(RUNS),
-             "--simulate", "--concurrency", "8", "--seed", "4", "--db", db_url, "--json"],
+             "--simulate", "--concurrency", "20", "--seed", "4", "--db", db_url, "--json"],
             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     thread = threading.Thread(target=_write_directly, args=(db_url,), daemon=True)
     thread.start()

@@ -22,10 +22,10 @@ FLIGHT = ROOT / "sample_sagas" / "flight_booking.yaml"
 
 def run_command(runs: int) -> list[str]:
     return [sys.executable, "-m", "runtime.cli", "run", str(FLIGHT), "--count", str(runs),
-            "--batch", "crash", "--lease", "1", "--concurrency", "3", "--seed", "7",
+            "--batch", "crash", "--lease", "1", "--concurrency", "2", "--seed", "7",
             "--fail", "charge_payment=0.2", "--flaky", "send_confirmation=0.2",
-            "--latency", "reserve_seat=20:60", "--latency", "charge_payment=20:60",
-            "--latency", "issue_ticket=10:40", "--db", "events.db",
+            "--latency", "reserve_seat=50:120", "--latency", "charge_payment=50:120",
+            "--latency", "issue_ticket=30:80", "--db", "events.db",
             "--actions", "tests.reliability.crash_actions", "--json"]
 
 
