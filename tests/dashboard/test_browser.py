@@ -8,14 +8,11 @@ Screenshots go to artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,8 +23,8 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from runtime.store.tables import run_table
-from tests.conftest import missing_service
 from tests.dashboard.logs import SHOP, Script, add_definition, add_run, create_tables
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, require_browser, streamlit_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -36,9 +33,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUNS = 500
 APP = """
 import streamlit as st
@@ -56,45 +50,16 @@ class Served:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing_service("playwright is not installed (pip install -e '.[test]')")
-    if not Path(CHROMIUM).exists():
-        missing_service(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_browser()
     app = tmp_path / "app.py"
     app.write_text(APP.format(monitor=str(ROOT / "dashboard" / "pages" / "monitor.py")))
     log = tmp_path / "saga.db"
     db_url = f"sqlite:///{log}"
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
-         "--server.address=127.0.0.1", f"--server.port={port}",
-         "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-        cwd=ROOT, env={**os.environ, "SAGA_DB": db_url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("streamlit did not come up")
+    with streamlit_app(app, env={"SAGA_DB": db_url}, cwd=ROOT,
+                       log=tmp_path / "streamlit.log") as url:
         yield Served(url, db_url, log)
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def start_writing(db_url: str, tmp: Path) -> subprocess.Popen[bytes] | threading.Thread:
@@ -167,7 +132,7 @@ def test_kpis_rise_live_and_end_equal_to_the_database(served: Served, tmp_path: 
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(20_000)
         page.goto(served.url + "/monitor")

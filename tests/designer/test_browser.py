@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,60 +19,23 @@ from designer.files import open_sample
 from designer.registry import sample_registry
 from runtime.loading import parse_definition
 from runtime.validation import validate
+from tests.servers import CHROMIUM, CHROMIUM_ARGS, require_browser, streamlit_app
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("SHOTS_DIR", ROOT / "artifacts" / "screenshots"))
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 IFRAME = 'iframe[title="streamlit_flow.streamlit_flow"]'
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        _missing(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _missing("playwright is not installed (pip install playwright; never `playwright install`)")
+    require_browser()
     work = tmp_path_factory.mktemp("studio")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SAGA_DESIGNS_DIR": str(work / "designs"),
-           "SAGA_DB": f"sqlite:///{work / 'events.db'}"}
-    log = open(work / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-         "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
-         "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            output = (work / "streamlit.log").read_text()[-2000:]
-            pytest.fail(f"streamlit did not come up: {output}")
+    env = {"SAGA_DESIGNS_DIR": str(work / "designs"), "SAGA_DB": f"sqlite:///{work / 'events.db'}"}
+    with streamlit_app(ROOT / "streamlit_app.py", env=env, cwd=ROOT,
+                       log=work / "streamlit.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 @pytest.fixture
@@ -84,7 +43,7 @@ def page(app_url: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
         pg.set_default_timeout(20_000)
         pg.goto(app_url)

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from runtime.studio import studio_command
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import free_port, wait_for_http
 
 
 def test_command_line_is_hardened() -> None:
@@ -33,16 +26,8 @@ def test_studio_serves_the_app(tmp_path: Path) -> None:
                              "--db", str(tmp_path / "events.db")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    assert r.read() == b"ok"
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the app did not come up")
+        wait_for_http(f"http://127.0.0.1:{port}/_stcore/health", proc=proc, body=b"ok",
+                      what="saga studio")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert r.status == 200
     finally:

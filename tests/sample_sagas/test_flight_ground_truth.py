@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from sqlalchemy import create_engine, func, select
 
 from runtime.store.tables import event_table, run_table
 from sample_sagas.ground_truth import DEFAULT_PRICE, snapshot, violations
+from tests.servers import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 FLIGHT = ROOT / "sample_sagas" / "flight_booking.yaml"
@@ -91,12 +89,6 @@ def test_same_seed_same_outcomes(tmp_path: Path) -> None:
     assert results[0] == results[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def http_services(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     port = free_port()
@@ -105,17 +97,7 @@ def http_services(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
                              "--services-db", str(services_db)], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        for _ in range(200):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"sample services exited: {proc.stderr.read().decode()}")
-                time.sleep(0.1)
-        else:
-            pytest.fail("sample services did not answer /health")
+        wait_for_http(f"http://127.0.0.1:{port}/health", proc=proc, what="saga services")
         spec = yaml.safe_load((ROOT / "sample_sagas" / "http_actions.yaml").read_text())
         spec["allow_hosts"] = [f"127.0.0.1:{port}"]
         for action in spec["actions"].values():
