@@ -260,71 +260,47 @@ class Engine:
 
     # -- steps -------------------------------------------------------------------------
     async def _run_step(self, live: _LiveRun, name: str) -> None:
-        definition = live.definition
-        step = definition.step(name)
-        policy = definition.retry_policy(step)
-        timeout = definition.timeout_of(step).total_seconds()
-        state = live.state.steps[name]
-        while True:
-            attempt = state.attempts + 1
-            self._append(live, Event(EventType.STEP_STARTED, step=name, attempt=attempt))
-            began = self.clock.monotonic()
-            error: BaseException | None = None
-            try:
-                self._check_event_budget(live)
-                self._crash("before_action", live, name)
-                output = await self._call(live, step, attempt, timeout, compensating=False)
-                self._crash("after_action", live, name)
-            except (StoreError, LeaseLostError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - an action's failure is data
-                error = exc
-            elapsed = (self.clock.monotonic() - began) * 1000
-            if error is None:
-                self._append(live, Event(EventType.STEP_SUCCEEDED, step=name, attempt=attempt,
-                                         duration_ms=elapsed, data={"output": output}))
-                self._crash("after_outcome", live, name)
-                live.settled.append(("after_commit", name))
-                return
-            wait = self._next_wait(live, name, policy, attempt - state.budget_start, error, "step")
-            event_type = EventType.STEP_TIMED_OUT if isinstance(error, TimeoutError) else EventType.STEP_FAILED
-            self._append(live, _failure(event_type, name, attempt, elapsed, error, wait))
-            if wait is None:
-                return
-            await self.clock.sleep(wait)
+        await self._attempts(live, name, _FORWARD)
 
     async def _compensate_step(self, live: _LiveRun, name: str) -> None:
+        await self._attempts(live, name, _COMPENSATION)
+
+    async def _attempts(self, live: _LiveRun, name: str, kind: _AttemptKind) -> None:
+        """Attempt a step's action (or its compensation) until it succeeds or fails for good,
+        recording every attempt; the outcome is committed by the run's next decision."""
         definition = live.definition
         step = definition.step(name)
-        policy = definition.compensation_policy(step)
+        compensating = kind is _COMPENSATION
+        policy = definition.compensation_policy(step) if compensating else definition.retry_policy(step)
         timeout = definition.timeout_of(step).total_seconds()
+        reserve = len(definition.steps) + 2 if compensating else None
         state = live.state.steps[name]
         while True:
-            attempt = state.compensation_attempts + 1
-            self._append(live, Event(EventType.COMPENSATION_STARTED, step=name, attempt=attempt))
+            done, budget_start = ((state.compensation_attempts, state.compensation_budget_start)
+                                  if compensating else (state.attempts, state.budget_start))
+            attempt = done + 1
+            self._append(live, Event(kind.started, step=name, attempt=attempt))
             began = self.clock.monotonic()
             error: BaseException | None = None
             try:
-                self._check_event_budget(live, reserve=len(live.definition.steps) + 2)
-                self._crash("compensation_before_action", live, name)
-                output = await self._call(live, step, attempt, timeout, compensating=True)
-                self._crash("compensation_after_action", live, name)
+                self._check_event_budget(live, reserve)
+                self._crash(f"{kind.points}before_action", live, name)
+                output = await self._call(live, step, attempt, timeout, compensating=compensating)
+                self._crash(f"{kind.points}after_action", live, name)
             except (StoreError, LeaseLostError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - recorded, and the run ends failed if final
+            except Exception as exc:  # noqa: BLE001 - a failure is data; final ones end the run
                 error = exc
             elapsed = (self.clock.monotonic() - began) * 1000
             if error is None:
-                self._append(live, Event(EventType.COMPENSATION_SUCCEEDED, step=name,
-                                         attempt=attempt, duration_ms=elapsed,
-                                         data={"output": output}))
-                self._crash("compensation_after_outcome", live, name)
-                live.settled.append(("compensation_after_commit", name))
+                self._append(live, Event(kind.succeeded, step=name, attempt=attempt,
+                                         duration_ms=elapsed, data={"output": output}))
+                self._crash(f"{kind.points}after_outcome", live, name)
+                live.settled.append((f"{kind.points}after_commit", name))
                 return
-            wait = self._next_wait(live, name, policy, attempt - state.compensation_budget_start,
-                                   error, "compensation")
-            self._append(live, _failure(EventType.COMPENSATION_FAILED, name, attempt, elapsed,
-                                        error, wait))
+            wait = self._next_wait(live, name, policy, attempt - budget_start, error, kind.jitter)
+            failed = kind.timed_out if isinstance(error, TimeoutError) else kind.failed
+            self._append(live, _failure(failed, name, attempt, elapsed, error, wait))
             if wait is None:
                 return
             await self.clock.sleep(wait)
@@ -430,6 +406,25 @@ class Engine:
                 if live is not None:
                     for task in live.tasks.values():
                         task.cancel()
+
+
+@dataclass(frozen=True)
+class _AttemptKind:
+    """The events, crash-point prefix and jitter key of forward steps or compensations."""
+
+    started: EventType
+    succeeded: EventType
+    failed: EventType
+    timed_out: EventType
+    points: str
+    jitter: str
+
+
+_FORWARD = _AttemptKind(EventType.STEP_STARTED, EventType.STEP_SUCCEEDED, EventType.STEP_FAILED,
+                        EventType.STEP_TIMED_OUT, "", "step")
+_COMPENSATION = _AttemptKind(EventType.COMPENSATION_STARTED, EventType.COMPENSATION_SUCCEEDED,
+                             EventType.COMPENSATION_FAILED, EventType.COMPENSATION_FAILED,
+                             "compensation_", "compensation")
 
 
 def _failure(event_type: EventType, step: str, attempt: int, elapsed: float,
