@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, and_, case, distinct, func, literal, select
+from sqlalchemy import Connection, and_, case, distinct, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from dashboard.dialect import (
@@ -34,9 +34,9 @@ from dashboard.dialect import (
 )
 from dashboard.filters import STATUSES, MonitorFilter, as_utc
 from runtime.definition import SagaDefinition
+from runtime.store.sql import Bind, connection
 from runtime.store.tables import EventType, RunStatus, definition_table, event_table, run_table
 
-Bind = Engine | Connection
 PERCENTILES = (50.0, 95.0, 99.0)
 RUN = run_table.c
 EVENT = event_table.c
@@ -268,15 +268,6 @@ class Overview:
 
 # -- plumbing --------------------------------------------------------------------------
 @contextmanager
-def _connect(bind: Bind) -> Iterator[Connection]:
-    if isinstance(bind, Connection):
-        yield bind
-    else:
-        with bind.connect() as conn:
-            yield conn
-
-
-@contextmanager
 def snapshot(bind: Bind) -> Iterator[Connection]:
     """A read transaction: every query inside sees the same state of the log
     (SQLite: one WAL snapshot; PostgreSQL: REPEATABLE READ)."""
@@ -421,7 +412,7 @@ def _kpis_from(conn: Connection, where: list[ColumnElement[bool]],
 def kpis(bind: Bind, flt: MonitorFilter) -> Kpis:
     """Runs by status, runs that compensated, run duration p50/p95/p99."""
     where = run_conditions(flt)
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         return _kpis_from(conn, where, _run_scan(conn, where, None))
 
 
@@ -493,7 +484,7 @@ def time_series(bind: Bind, flt: MonitorFilter, *, now: datetime | None = None,
     first to the last run start; the bucket width is the smallest nice width giving at most
     ``target_buckets`` buckets. Empty buckets are included (zeros)."""
     where = run_conditions(flt)
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         window = _series_window(conn, flt, where, now, target_buckets)
         if window is None:
             return TimeSeries(bucket_seconds=60)
@@ -537,7 +528,7 @@ def step_stats(bind: Bind, flt: MonitorFilter, *, order: Sequence[str] | None = 
     run (through ``event(run_id, seq)``) instead of scanning ``ix_event_type_step_duration``;
     the type test is then written ``type || ''`` so that no type index is preferred."""
     retried = func.sum(case((EVENT.attempt > 1, 1), else_=0))
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         seek = prefer_run_seeks(conn, flt) if seek_runs is None else seek_runs
         own = None if seek else saga_own_steps(conn, flt)
         scope = [] if own is not None else event_scope(flt)
@@ -623,7 +614,7 @@ def path_groups(bind: Bind, flt: MonitorFilter, steps: Sequence[str], *,
     counting them when the caller already has the numbers."""
     steps = list(dict.fromkeys(steps))
     where = run_conditions(flt)
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         per_version: list[tuple[str, int]]
         if completed_by_version is None:
             per_version = [(h, int(n)) for h, n in conn.execute(
@@ -721,7 +712,7 @@ def list_runs(bind: Bind, flt: MonitorFilter, *, limit: int = 100,
                  definition_table, definition_table.c.hash == RUN.definition_hash))
              .where(*run_conditions(flt))
              .order_by(RUN.started_at.desc(), RUN.id).limit(limit).offset(offset))
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         return [_summary(row) for row in conn.execute(query)]
 
 
@@ -730,7 +721,7 @@ def run_summary(bind: Bind, run_id: str) -> RunSummary | None:
              .select_from(run_table.outerjoin(
                  definition_table, definition_table.c.hash == RUN.definition_hash))
              .where(RUN.id == run_id))
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         row = conn.execute(query).first()
     return _summary(row) if row else None
 
@@ -740,7 +731,7 @@ def run_events(bind: Bind, run_id: str) -> list[RunEvent]:
     query = (select(EVENT.seq, EVENT.ts, EVENT.type, EVENT.step, EVENT.attempt,
                     EVENT.duration_ms, EVENT.error_type, EVENT.error, EVENT.data)
              .where(EVENT.run_id == run_id).order_by(EVENT.seq))
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         return [RunEvent(seq=r[0], ts=as_utc(r[1]), type=r[2], step=r[3], attempt=r[4],  # type: ignore[arg-type]
                          duration_ms=_float(r[5]), error_type=r[6], error=r[7], data=r[8])
                 for r in conn.execute(query)]
@@ -759,7 +750,7 @@ def needs_attention(bind: Bind, flt: MonitorFilter, *, limit: int = 50) -> list[
                           .outerjoin(trig, and_(*of_run(trig, EventType.RUN_COMPENSATING))))
              .where(RUN.status == RunStatus.FAILED.value, *run_conditions(flt))
              .order_by(RUN.started_at.desc(), RUN.id).limit(limit))
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         rows = conn.execute(query).all()
     items = []
     for run_id, saga, started, ended, step, data, error_type, error, trigger in rows:
@@ -774,7 +765,7 @@ def needs_attention(bind: Bind, flt: MonitorFilter, *, limit: int = 50) -> list[
 # -- options and definitions -----------------------------------------------------------
 def filter_options(bind: Bind, *, batch_limit: int = 200) -> FilterOptions:
     """Values the filter widgets offer: sagas (most runs first), versions, recent batches."""
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         sagas = [saga for saga, _ in conn.execute(
             select(RUN.saga, func.count().label("n")).group_by(RUN.saga)
             .order_by(func.count().desc(), RUN.saga))]
@@ -804,7 +795,7 @@ def saga_definition(bind: Bind, saga: str,
         query = (query.where(definition_table.c.name == saga)
                  .order_by(definition_table.c.version.desc(),
                            definition_table.c.created_at.desc()).limit(1))
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         body = conn.execute(query).scalar()
     if not isinstance(body, dict):
         return None

@@ -28,22 +28,20 @@ Wilson interval; :meth:`Calibration.injection` turns them into an :class:`Inject
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, distinct, func, select
+from sqlalchemy import Connection, and_, case, distinct, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from runtime.definition import SagaDefinition, SimulationSpec
 from runtime.errors import LimitExceededError, NonRetryableError
 from runtime.injection import Injection, LatencySpec
 from runtime.simulation import Interval, wilson_interval
+from runtime.store.sql import Bind, connection
 from runtime.store.tables import TERMINAL_STATUSES, EventType, event_table, run_table
 
-Bind = Engine | Connection
 RUN = run_table.c
 EVENT = event_table.c
 TIMEOUT_ERROR = "TimeoutError"
@@ -257,15 +255,6 @@ class Calibration:
 
 
 # -- queries ------------------------------------------------------------------------------
-@contextmanager
-def _connect(bind: Bind) -> Iterator[Connection]:
-    if isinstance(bind, Connection):
-        yield bind
-    else:
-        with bind.connect() as conn:
-            yield conn
-
-
 def _runs(definition: SagaDefinition, log_filter: LogFilter) -> Any:
     return select(RUN.id).where(*log_filter.conditions(definition.saga))
 
@@ -371,7 +360,7 @@ def observe(bind: Bind, definition: SagaDefinition,
             log_filter: LogFilter | None = None) -> Observed:
     """What the finished runs of ``definition``'s saga did (outcomes, per-step counts)."""
     log_filter = log_filter or LogFilter()
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         return _observed(conn, definition, log_filter, _step_rows(conn, definition, log_filter))
 
 
@@ -379,7 +368,7 @@ def calibrate(bind: Bind, definition: SagaDefinition,
               log_filter: LogFilter | None = None) -> Calibration:
     """Fit each step's failure rates and latency percentiles to the event log."""
     log_filter = log_filter or LogFilter()
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         rows = _step_rows(conn, definition, log_filter)
         observed = _observed(conn, definition, log_filter, rows)
         steps = []
@@ -408,7 +397,7 @@ def batch_injection(bind: Bind, batch: str) -> Injection | None:
     the Monitor can predict exactly what that batch should have shown."""
     query = (select(EVENT.data).join(run_table, RUN.id == EVENT.run_id)
              .where(RUN.batch == batch, EVENT.type == EventType.RUN_STARTED.value).limit(1))
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         data = conn.execute(query).scalar()
     if not isinstance(data, dict) or not data.get("injection"):
         return None

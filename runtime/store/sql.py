@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,19 @@ class RunRecord:
     owner: str | None
     lease_expires_at: datetime | None
     events: list[Event] = field(default_factory=list)
+
+
+Bind = Engine | Connection
+
+
+@contextmanager
+def connection(bind: Bind) -> Iterator[Connection]:
+    """Use a caller's connection as it is (and its transaction), or open one from an engine."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
 
 
 def sqlite_url(path: str | Path) -> str:
