@@ -16,6 +16,7 @@ from runtime.actions import ActionContext, ActionRegistry
 from runtime.definition import SagaDefinition
 from runtime.errors import NonRetryableError, StoreError
 from runtime.store.sql import EventStore, WriteBatch
+from tests.runtime.helpers import registry_of
 
 
 class SimulatedCrash(BaseException):
@@ -104,12 +105,7 @@ class Ledger:
     refuse: set[str] = field(default_factory=set)
 
     def registry(self, definition: SagaDefinition) -> ActionRegistry:
-        registry = ActionRegistry()
-        for s in definition.steps:
-            for name in filter(None, (s.action, s.compensation)):
-                if name not in registry:
-                    registry.register(name, self._action(name), blocking=False)
-        return registry
+        return registry_of(definition, self._action)
 
     def _action(self, name: str) -> Any:
         async def act(ctx: ActionContext) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,16 @@ def saga(*steps: dict[str, Any], **defaults: Any) -> SagaDefinition:
     return SagaDefinition.model_validate(body)
 
 
+def registry_of(definition: SagaDefinition, make_action: Callable[[str], Any]) -> ActionRegistry:
+    """A registry holding ``make_action(name)`` for every action and compensation named."""
+    registry = ActionRegistry()
+    for s in definition.steps:
+        for name in filter(None, (s.action, s.compensation)):
+            if name not in registry:
+                registry.register(name, make_action(name), blocking=False)
+    return registry
+
+
 @dataclass
 class Call:
     action: str
@@ -53,12 +64,7 @@ class Script:
     calls: list[Call] = field(default_factory=list)
 
     def registry(self, definition: SagaDefinition) -> ActionRegistry:
-        registry = ActionRegistry()
-        for s in definition.steps:
-            for name in filter(None, (s.action, s.compensation)):
-                if name not in registry:
-                    registry.register(name, self._action(name), blocking=False)
-        return registry
+        return registry_of(definition, self._action)
 
     def _action(self, name: str) -> Any:
         async def act(ctx: ActionContext) -> Any:
