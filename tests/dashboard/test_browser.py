@@ -1,21 +1,18 @@
 """The Monitor in a real browser (Debian chromium through Playwright) while runs are written.
 
 Starts with no event log at all, launches ``saga run sample_sagas/flight_booking.yaml
---simulate`` in the background (or, without the CLI, writes runs from a thread), and watches
+--simulate --count 500`` in the background, and watches
 the Runs tile rise without a page reload until every tile equals the database's counts.
 Screenshots go to artifacts/screenshots/.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +20,6 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from runtime.store.tables import run_table
-from tests.dashboard.logs import SHOP, Script, add_definition, add_run, create_tables
 from tests.servers import CHROMIUM, CHROMIUM_ARGS, require_browser, streamlit_app
 
 if TYPE_CHECKING:
@@ -62,43 +58,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         yield Served(url, db_url, log)
 
 
-def start_writing(db_url: str, tmp: Path) -> subprocess.Popen[bytes] | threading.Thread:
-    """`saga run ... --simulate` in the background, or a thread writing rows directly."""
-    saga = Path(sys.executable).with_name("saga")
-    if saga.exists() or shutil.which("saga"):
-        return subprocess.Popen(
-            [str(saga if saga.exists() else "saga"), "run",
-             str(ROOT / "sample_sagas" / "flight_booking.yaml"), "--count", str(RUNS),
-             "--simulate", "--concurrency", "20", "--seed", "4", "--db", db_url, "--json"],
-            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    thread = threading.Thread(target=_write_directly, args=(db_url,), daemon=True)
-    thread.start()
-    return thread
-
-
-def _write_directly(db_url: str) -> None:
-    engine = create_engine(db_url)
-    create_tables(engine)
-    with engine.begin() as conn:
-        add_definition(conn, SHOP)
-    for i in range(RUNS):
-        script = Script(datetime.now(UTC)).attempt("a", 1, 5).attempt("b", 1, 5)
-        failed = i % 7 == 0
-        if failed:
-            script.attempt("c", 1, 3, ok=False).mark("run_compensating", "c")
-        else:
-            script.attempt("c", 1, 5).attempt("d", 1, 5)
-        with engine.begin() as conn:
-            add_run(conn, f"w{i}", SHOP, script, status="compensated" if failed else "completed",
-                    duration_ms=20)
-        time.sleep(0.02)
-    engine.dispose()
-
-
-def finished(writer: subprocess.Popen[bytes] | threading.Thread) -> bool:
-    if isinstance(writer, threading.Thread):
-        return not writer.is_alive()
-    return writer.poll() is not None
+def start_writing(db_url: str, tmp: Path) -> subprocess.Popen[bytes]:
+    """`saga run ... --simulate --count 500` in the background (the project's console script)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "run",
+         str(ROOT / "sample_sagas" / "flight_booking.yaml"), "--count", str(RUNS),
+         "--simulate", "--concurrency", "20", "--seed", "4", "--db", db_url, "--json"],
+        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def tiles(page: Page) -> dict[str, str]:
@@ -146,12 +112,11 @@ def test_kpis_rise_live_and_end_equal_to_the_database(served: Served, tmp_path: 
             runs = as_int(tiles(page).get("Runs"))
             if runs >= 0 and (not seen or runs != seen[-1]):
                 seen.append(runs)
-            if finished(writer) and runs == db_counts(served.db_url)["Runs"]:
+            if writer.poll() is not None and runs == db_counts(served.db_url)["Runs"]:
                 break
             page.wait_for_timeout(250)
-        assert finished(writer), "the writer did not finish in time"
-        if isinstance(writer, subprocess.Popen):
-            assert writer.returncode == 0, "saga run failed"
+        assert writer.poll() is not None, "saga run did not finish in time"
+        assert writer.returncode == 0, "saga run failed"
 
         expected = db_counts(served.db_url)
         assert expected["Runs"] == RUNS
