@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from runtime.store.sql import normalise_url
 from runtime.store.tables import run_table
 
 DEFAULT_URL = "sqlite:///saga.db"
@@ -48,17 +49,6 @@ class LogUnavailable(Exception):
 def log_url(session_url: str | None, environ: Mapping[str, str]) -> str:
     """The URL to read: the page's choice, else ``$SAGA_DB``, else ``sqlite:///saga.db``."""
     return normalise_url(session_url or environ.get(ENV_VAR) or DEFAULT_URL)
-
-
-def normalise_url(url: str) -> str:
-    """Accept a plain file path as SQLite and ``postgresql://`` as psycopg 3."""
-    url = url.strip()
-    if "://" not in url:
-        return f"sqlite:///{Path(url)}"
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
 
 
 def sqlite_path(url: str) -> Path | None:

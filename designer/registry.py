@@ -2,7 +2,7 @@
 
     registry = sample_registry()            # every action the sample sagas use, simulated
     "payments.charge" in registry           # True
-    registry = simulated_registry(definition)
+    registry = simulated_registry(definition)  # (runtime.batch)
 
 The names are read from ``sample_sagas/*.yaml`` (``flight.*``, ``payments.*``,
 ``tickets.issue``, ``notify.confirm``, ``hotel.*``, ``loyalty.add_points``, ``car.*``), so a
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from designer.files import SAMPLES_DIR, list_samples
 from runtime.actions import ActionRegistry
+from runtime.batch import simulated_registry as simulated_registry  # the one place it is built
 from runtime.definition import SagaDefinition
 from runtime.errors import SagaError
 from runtime.loading import load_definition
@@ -35,11 +36,6 @@ def sample_action_names(folder: Path = SAMPLES_DIR) -> list[str]:
 def sample_registry(folder: Path = SAMPLES_DIR) -> ActionRegistry:
     """A new registry with every sample action name registered as simulated."""
     return registry_of(sample_action_names(folder))
-
-
-def simulated_registry(definition: SagaDefinition) -> ActionRegistry:
-    """Every action and compensation of ``definition`` as a simulated no-op."""
-    return registry_of(_actions_of(definition))
 
 
 def registry_of(names: Iterable[str]) -> ActionRegistry:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -273,5 +273,3 @@ def load_http_actions(path: str, registry_kwargs: Mapping[str, Any] | None = Non
         registry.register_http(name, action)
     return registry
 
-
-ActionFactory = Callable[[ActionRegistry], None | Awaitable[None]]

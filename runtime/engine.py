@@ -177,8 +177,6 @@ class Engine:
                                               definition.content_hash, step)
             pinned = stored
         state = fold(pinned, record.events)
-        if state.status is not RunStatus(record.status) and RunStatus(record.status).terminal:
-            state.status = RunStatus(record.status)
         injection = Injection.model_validate(state.injection) if state.injection else None
         started_mono = self.clock.monotonic() - (self.clock.now() - record.started_at).total_seconds()
         live = _LiveRun(run_id, pinned, self.planner(pinned), state, injection,

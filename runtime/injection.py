@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import timedelta
 from statistics import NormalDist
 from typing import Any
@@ -173,7 +173,3 @@ def deterministic_uniform(seed: int, key: int | str, step: str, what: str) -> fl
     digest = hashlib.blake2b(f"{seed}|{key}|{step}|{what}".encode(), digest_size=8).digest()
     value: int = struct.unpack("<Q", digest)[0]
     return (value >> 11) * (1.0 / (1 << 53))
-
-
-def describe(injection: Injection) -> Mapping[str, Any]:
-    return injection.model_dump(mode="json", exclude_defaults=True)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runtime.cli_errors import user_errors
-from runtime.injection import Injection, describe
+from runtime.injection import Injection
 from runtime.loading import load_definition
 from runtime.simulation import MAX_RUNS, Interval, SimulationResult, simulate
 from runtime.validation import check
@@ -44,7 +44,8 @@ def simulate_command(
                                          use_simulate_defaults=True)
         result = simulate(definition, injection, runs=runs, seed=seed)
     if as_json:
-        print(json.dumps(result.as_dict() | {"injection": dict(describe(injection))}, indent=2))
+        used = injection.model_dump(mode="json", exclude_defaults=True)
+        print(json.dumps(result.as_dict() | {"injection": used}, indent=2))
         return
     render(result, out)
 

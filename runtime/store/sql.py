@@ -110,11 +110,13 @@ def sqlite_url(path: str | Path) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """Accept a plain file path as a SQLite database."""
+    """Accept a plain file path as SQLite and ``postgresql://`` / ``postgres://`` as psycopg 3."""
+    url = url.strip()
     if "://" not in url:
         return sqlite_url(url)
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
     return url
 
 
@@ -332,13 +334,6 @@ class EventStore:
             return set(ids) - owned
         return self._write_txn("renew leases", work)
 
-    def release(self, owner: str, run_ids: Iterable[str]) -> None:
-        ids = sorted(set(run_ids))
-        if ids:
-            self._write_txn("release leases", lambda conn: conn.execute(
-                run_table.update().where(run_table.c.id.in_(ids), run_table.c.owner == owner)
-                .values(owner=None, lease_expires_at=None)))
-
     def append_manual_action(self, run_id: str, now: datetime, action: str, *, by: str,
                              note: str = "", step: str | None = None,
                              status: str | None = None) -> int:
@@ -401,14 +396,6 @@ class EventStore:
         if conditions:
             query = query.where(and_(*conditions))
         rows = self._read("list runs", lambda c: c.execute(query).all())
-        return [dict(row._mapping) for row in rows]
-
-    def unfinished(self, *, definition_hashes: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        query = select(run_table.c.id, run_table.c.definition_hash, run_table.c.owner,
-                       run_table.c.lease_expires_at).where(run_table.c.status.in_(UNFINISHED))
-        if definition_hashes is not None:
-            query = query.where(run_table.c.definition_hash.in_(list(definition_hashes)))
-        rows = self._read("list unfinished runs", lambda c: c.execute(query).all())
         return [dict(row._mapping) for row in rows]
 
     def next_lease_expiry(self, *, batch: str | None = None) -> datetime | None:
