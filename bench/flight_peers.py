@@ -23,8 +23,8 @@ Systems (``SYSTEMS``), what each writes, and with what:
 - ``runtime``: this runtime, durable default: ``run_batch`` on a fresh SQLite file (WAL,
   synchronous=FULL, BEGIN IMMEDIATE), ``simulated_registry`` (no-op actions) and failure
   injection. ``--concurrency`` 1 or 100.
-- ``runtime-memory``: the same engine on the in-memory store (``sqlite://``: SQLite in
-  memory through the same SQLAlchemy code, no disk, no fsync).
+- ``runtime-memory``: the same engine on the in-memory store (``runtime.store.memory``:
+  the event log in Python dicts, written inline by the group committer; no SQL, no disk).
 - ``runtime-null``: the same engine on a store whose writes do nothing (engine cost alone;
   informational, not a target).
 - ``sqlite-txn-per-saga``: raw ``sqlite3``, one run at a time; the run row and all its event
@@ -159,6 +159,9 @@ def run_runtime(args: argparse.Namespace, url: str | None = None,
     definition = _definition()
     if null_store:
         store: Any = _NullStore()
+    elif url == "memory:":
+        from runtime.store.memory import MemoryEventStore
+        store = MemoryEventStore()
     else:
         store = EventStore(url or sqlite_url(_fresh(args.db)))
     options = BatchOptions(count=args.runs, concurrency=args.concurrency, seed=SEED,
@@ -183,7 +186,9 @@ def run_runtime(args: argparse.Namespace, url: str | None = None,
         extra["rss_end_mb"] = current_rss_mb()
         print(f"{summary.total:>9,} runs  RSS {extra['rss_end_mb']:7.1f} MB  (end)", flush=True)
     events = summary.events
-    if not null_store:
+    if url == "memory:":
+        events = store.event_count()
+    elif not null_store:
         from sqlalchemy import func, select
 
         from runtime.store.tables import event_table
@@ -521,7 +526,7 @@ def run_saga_py(args: argparse.Namespace) -> dict[str, Any]:
 
 SYSTEMS = {
     "runtime": lambda a: run_runtime(a),
-    "runtime-memory": lambda a: run_runtime(a, url="sqlite://"),
+    "runtime-memory": lambda a: run_runtime(a, url="memory:"),
     "runtime-null": lambda a: run_runtime(a, null_store=True),
     "sqlite-txn-per-saga": run_sqlite_txn_per_saga,
     "sqlite-commit-per-event": run_sqlite_commit_per_event,

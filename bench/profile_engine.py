@@ -7,7 +7,8 @@
 Each profile runs in its own process: the runtime, durable default (a fresh SQLite file,
 WAL, synchronous=FULL), the flight saga with no-op actions and charge_payment failing for
 good in ~10% of runs (``bench/flight_peers.py``'s rule). ``--store memory`` profiles on
-``sqlite://`` and ``--store null`` on a store that writes nothing (the engine alone).
+the in-memory store (``runtime.store.memory``) and ``--store null`` on a store that writes
+nothing (the engine alone).
 
 Tools:
 
@@ -122,7 +123,8 @@ def child(args: argparse.Namespace) -> int:
         if args.store == "null":
             return _NullStore()
         if args.store == "memory":
-            return EventStore("sqlite://")
+            from runtime.store.memory import MemoryEventStore
+            return MemoryEventStore()
         db = Path(args.db)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)

@@ -59,7 +59,7 @@ SYSTEMS = (
     System("dbos-c1", "e1  DBOS 3.4 SQLite, c=1", "dbos", 1, "dbos_runs", True),
     System("dbos-c100", "e100 DBOS 3.4 SQLite, c=100", "dbos", 100, "dbos_runs", True),
     System("saga-py", "f   saga-py (memory)", "saga-py", 1, "memory_runs", True),
-    System("runtime-memory", "g   runtime, sqlite:// memory, c=100", "runtime-memory", 100,
+    System("runtime-memory", "g   runtime, memory store, c=100", "runtime-memory", 100,
            "runs", False),
     System("runtime-null", "g0  runtime, null store, c=100", "runtime-null", 100, "runs", False),
 )

@@ -329,7 +329,7 @@ def attention_figure(items: Sequence[AttentionItem]) -> go.Figure:
     reasons = {"compensation_failed": "compensation failed",
                "forward_step_failed": "step after the pivot failed"}
     columns = {
-        "run": [item.run_id[:12] for item in items],
+        "run": [item.run_id[-12:] for item in items],  # the random end: ids start with their time
         "saga": [item.saga for item in items],
         "ended (UTC)": [f"{item.ended_at:%Y-%m-%d %H:%M:%S}" if item.ended_at else "–"
                         for item in items],

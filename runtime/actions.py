@@ -19,7 +19,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,10 +37,10 @@ from runtime.errors import (
 JSON = Any
 
 
-@dataclass(frozen=True)
-class ActionContext:
+class ActionContext(NamedTuple):
     """What an action sees. ``idempotency_key`` is ``run_id:step`` (``:compensate`` added for
-    compensations); services must deduplicate on it."""
+    compensations); services must deduplicate on it. (A named tuple: immutable, and cheap to
+    make once per attempt.)"""
 
     run_id: str
     step: str

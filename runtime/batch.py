@@ -25,6 +25,7 @@ from runtime.engine import Engine, RunResult
 from runtime.errors import RunNotFoundError, StoreError
 from runtime.injection import Injection
 from runtime.limits import DEFAULT_LIMITS, Limits
+from runtime.store import Store
 from runtime.store.sql import EventStore
 from runtime.store.tables import Origin, RunStatus
 
@@ -75,7 +76,7 @@ T = TypeVar("T")
 ProgressCallback = Callable[[BatchProgress], None]
 
 
-async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store: EventStore,
+async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store: Store,
                     options: BatchOptions, *, progress: ProgressCallback | None = None,
                     clock: Clock | None = None, owner: str | None = None) -> BatchSummary:
     """Run ``options.count`` sagas. Given the id of an existing batch, continue it instead:
@@ -184,7 +185,7 @@ async def _read(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     raise AssertionError("unreachable")
 
 
-async def _finish_orphans(engine: Engine, store: EventStore, batch_id: str,
+async def _finish_orphans(engine: Engine, store: Store, batch_id: str,
                           claim_and_resume: Callable[[], Awaitable[int]],
                           lease_seconds: float) -> None:
     """Runs of this batch still held by a runner that died: wait for their leases to run out
@@ -203,7 +204,7 @@ async def _finish_orphans(engine: Engine, store: EventStore, batch_id: str,
             await asyncio.sleep(0.1)
 
 
-async def _redrive(engine: Engine, store: EventStore, run_id: str,
+async def _redrive(engine: Engine, store: Store, run_id: str,
                   definition: SagaDefinition, *, claim: bool = True) -> RunResult | None:
     """Continue a run from the log; None if the run never reached the log."""
     try:
@@ -251,7 +252,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-def enqueue(definition: SagaDefinition, store: EventStore, options: BatchOptions, *,
+def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,
             clock: Clock | None = None) -> str:
     """Write ``options.count`` runs (``run_started`` only, no owner) for workers to take with
     ``saga resume``: the way several runners share one batch. Returns the batch id."""

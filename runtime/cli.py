@@ -256,7 +256,7 @@ def runs_command(
         for column in ("run", "saga", "status", "origin", "batch", "started (UTC)", "ms"):
             table.add_column(column)
         for row in rows:
-            table.add_row(row["id"][:12], row["saga"], _status(row["status"]), row["origin"],
+            table.add_row(row["id"][-12:], row["saga"], _status(row["status"]), row["origin"],
                           row["batch"] or "", row["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
                           f"{row['duration_ms']:,.1f}" if row["duration_ms"] is not None else "")
         out.print(table)
@@ -270,7 +270,7 @@ def _status(status: str) -> str:
 @app.command("show")
 def show_command(run_id: str, db: DbOption = DEFAULT_DB,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """The timeline of one run (a unique prefix of its id is enough)."""
+    """The timeline of one run (the end of its id that `saga runs` shows is enough)."""
     with user_errors():
         with EventStore(db) as store:
             record = store.load_run(store.find_run(run_id))

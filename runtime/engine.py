@@ -22,13 +22,15 @@ import json
 import os
 import random
 import socket
+import time
+import types
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from runtime.actions import ActionContext, ActionRegistry
+from runtime.actions import Action, ActionContext, ActionRegistry
 from runtime.clock import Clock, SystemClock
 from runtime.definition import RetryPolicy, SagaDefinition, StepDefinition
 from runtime.errors import (
@@ -54,8 +56,9 @@ from runtime.planner import (
     fold,
     new_state,
 )
+from runtime.store import Store
 from runtime.store.committer import GroupCommitter
-from runtime.store.sql import EventStore, RunUpdate
+from runtime.store.sql import RunUpdate
 from runtime.store.tables import EventType, Mode, Origin, RunStatus
 
 
@@ -81,11 +84,35 @@ class RunResult:
     abandoned: str | None = None   # why the engine let go of the run (recovery continues it)
 
 
+@dataclass(frozen=True, slots=True)
+class _StepPlan:
+    """What every attempt of one step needs from the definition, looked up once."""
+
+    step: StepDefinition
+    retry: RetryPolicy
+    compensation_retry: RetryPolicy
+    timeout: float            # seconds
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    planner: Planner
+    steps: dict[str, _StepPlan]
+
+    @classmethod
+    def of(cls, definition: SagaDefinition) -> _Compiled:
+        return cls(Planner(definition), {
+            step.name: _StepPlan(step, definition.retry_policy(step),
+                                 definition.compensation_policy(step),
+                                 definition.timeout_of(step).total_seconds())
+            for step in definition.steps})
+
+
 @dataclass
 class _LiveRun:
     run_id: str
     definition: SagaDefinition
-    planner: Planner
+    compiled: _Compiled
     state: RunState
     injection: Injection | None
     started_at: datetime
@@ -98,7 +125,7 @@ class _LiveRun:
 class Engine:
     """Runs sagas. One engine per event loop; share it between many concurrent runs."""
 
-    def __init__(self, store: EventStore, registry: ActionRegistry, *, owner: str | None = None,
+    def __init__(self, store: Store, registry: ActionRegistry, *, owner: str | None = None,
                  clock: Clock | None = None, limits: Limits = DEFAULT_LIMITS,
                  lease_seconds: float = 30.0, seed: int = 0,
                  crash_points: CrashPoints | None = None) -> None:
@@ -111,7 +138,8 @@ class Engine:
         self.seed = seed
         self.lease_seconds = lease_seconds
         self.committer = GroupCommitter(store, self.owner, self.clock, lease_seconds=lease_seconds)
-        self._planners: dict[str, Planner] = {}
+        self._compiled: dict[str, _Compiled] = {}
+        self._injection_dumps: dict[int, tuple[Injection, dict[str, Any]]] = {}
         self._saved: dict[str, asyncio.Future[str]] = {}
         self._active: dict[str, _LiveRun] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -131,11 +159,14 @@ class Engine:
 
     # -- public ------------------------------------------------------------------------
     def planner(self, definition: SagaDefinition) -> Planner:
+        return self._compile(definition).planner
+
+    def _compile(self, definition: SagaDefinition) -> _Compiled:
         digest = definition.content_hash
-        planner = self._planners.get(digest)
-        if planner is None:
-            planner = self._planners[digest] = Planner(definition)
-        return planner
+        compiled = self._compiled.get(digest)
+        if compiled is None:
+            compiled = self._compiled[digest] = _Compiled.of(definition)
+        return compiled
 
     async def start(self, definition: SagaDefinition, input: Mapping[str, Any] | None = None, *,
                     run_index: int = 0, injection: Injection | None = None,
@@ -144,13 +175,13 @@ class Engine:
         """Create a run, commit its ``run_started``, then drive it to a terminal status."""
         data = dict(input or {})
         self._check_payload(data, "the run input")
-        run_id = run_id or f"{self._ids.getrandbits(128):032x}"
+        run_id = run_id or self.new_run_id()
         try:
             await self._save_definition(definition)
         except StoreError as exc:
             return RunResult(run_id, None, abandoned=str(exc))
         now = self.clock.now()
-        live = _LiveRun(run_id, definition, self.planner(definition), new_state(definition),
+        live = _LiveRun(run_id, definition, self._compile(definition), new_state(definition),
                         injection, now, self.clock.monotonic())
         self.committer.buffer_new_run({
             "id": run_id, "saga": definition.saga, "definition_hash": definition.content_hash,
@@ -160,8 +191,23 @@ class Engine:
             "lease_expires_at": self.committer.lease_until()})
         self._append(live, Event(EventType.RUN_STARTED, data={
             "input": data, "run_index": run_index, "batch": batch,
-            "injection": injection.model_dump(mode="json") if injection else None}))
+            "injection": self._injection_json(injection)}))
         return await self._drive(live)  # run_started is committed before the first action
+
+    def _injection_json(self, injection: Injection | None) -> dict[str, Any] | None:
+        """``injection`` as ``run_started`` records it (a batch shares one: dumped once)."""
+        if injection is None:
+            return None
+        cached = self._injection_dumps.get(id(injection))
+        if cached is None or cached[0] is not injection:
+            cached = self._injection_dumps[id(injection)] = (injection, injection.model_dump(mode="json"))
+        return cached[1]
+
+    def new_run_id(self) -> str:
+        """32 hex digits: the time in ms, then 80 random bits (like a UUIDv7). Ids made later
+        sort later, so the log's indexes on run id take new runs at their end instead of at
+        random pages: a group commit then writes a few pages, not one per run."""
+        return f"{time.time_ns() // 1_000_000:012x}{self._ids.getrandbits(80):020x}"
 
     async def resume(self, run_id: str, definition: SagaDefinition | None = None) -> RunResult:
         """Continue a run this engine's owner has claimed, from its folded events."""
@@ -179,30 +225,31 @@ class Engine:
         state = fold(pinned, record.events)
         injection = Injection.model_validate(state.injection) if state.injection else None
         started_mono = self.clock.monotonic() - (self.clock.now() - record.started_at).total_seconds()
-        live = _LiveRun(run_id, pinned, self.planner(pinned), state, injection,
+        live = _LiveRun(run_id, pinned, self._compile(pinned), state, injection,
                         record.started_at, started_mono)
         return await self._drive(live)
 
     # -- the loop ----------------------------------------------------------------------
     async def _drive(self, live: _LiveRun) -> RunResult:
         self._active[live.run_id] = live
+        decide = live.compiled.planner.decide
         try:
             while True:
-                decision = live.planner.decide(live.state, frozenset(live.tasks))
+                decision = decide(live.state, frozenset(live.tasks) if live.tasks else _NONE)
                 if isinstance(decision, StartSteps):
                     await self._make_durable(live)  # outcomes before their dependents start
                     if len(decision.steps) == 1 and not live.tasks:
-                        await self._run_step(live, decision.steps[0])  # nothing to overlap with
+                        await self._attempts(live, decision.steps[0], _FORWARD)  # nothing to overlap with
                         continue
                     for name in decision.steps:
-                        live.tasks[name] = asyncio.create_task(self._run_step(live, name))
+                        live.tasks[name] = asyncio.create_task(self._attempts(live, name, _FORWARD))
                 elif isinstance(decision, CompensateSteps):
                     await self._make_durable(live)
                     if len(decision.steps) == 1 and not live.tasks:
-                        await self._compensate_step(live, decision.steps[0])
+                        await self._attempts(live, decision.steps[0], _COMPENSATION)
                         continue
                     for name in decision.steps:
-                        live.tasks[name] = asyncio.create_task(self._compensate_step(live, name))
+                        live.tasks[name] = asyncio.create_task(self._attempts(live, name, _COMPENSATION))
                 elif isinstance(decision, TurnToCompensating):
                     self._append(live, Event(EventType.RUN_COMPENSATING, step=decision.trigger,
                                              error=decision.error, data={"reason": "step_failed"}))
@@ -224,7 +271,10 @@ class Engine:
             return
         live.dirty = False
         settled, live.settled = live.settled, []
-        await self.committer.flush(live.run_id, update)
+        if self.committer.inline:
+            self.committer.commit_now(live.run_id, update)
+        else:
+            await self.committer.flush(live.run_id, update)
         for point, step in settled:
             self._crash(point, live, step)
 
@@ -243,9 +293,7 @@ class Engine:
     async def _finish(self, live: _LiveRun, decision: Finish) -> RunResult:
         state = live.state
         duration = max((self.clock.monotonic() - live.started_mono) * 1000, 0.0)
-        event_type = {RunStatus.COMPLETED: EventType.RUN_COMPLETED,
-                      RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,
-                      RunStatus.FAILED: EventType.RUN_FAILED}[decision.status]
+        event_type = _END_EVENT[decision.status]
         already = state.status.terminal
         if not already:
             self._append(live, Event(event_type, step=decision.step, duration_ms=duration,
@@ -257,44 +305,41 @@ class Engine:
                          state.failed_step)
 
     # -- steps -------------------------------------------------------------------------
-    async def _run_step(self, live: _LiveRun, name: str) -> None:
-        await self._attempts(live, name, _FORWARD)
-
-    async def _compensate_step(self, live: _LiveRun, name: str) -> None:
-        await self._attempts(live, name, _COMPENSATION)
-
     async def _attempts(self, live: _LiveRun, name: str, kind: _AttemptKind) -> None:
         """Attempt a step's action (or its compensation) until it succeeds or fails for good,
         recording every attempt; the outcome is committed by the run's next decision."""
-        definition = live.definition
-        step = definition.step(name)
+        plan = live.compiled.steps[name]
         compensating = kind is _COMPENSATION
-        policy = definition.compensation_policy(step) if compensating else definition.retry_policy(step)
-        timeout = definition.timeout_of(step).total_seconds()
-        reserve = len(definition.steps) + 2 if compensating else None
+        policy = plan.compensation_retry if compensating else plan.retry
+        reserve = len(live.definition.steps) + 2 if compensating else None
         state = live.state.steps[name]
+        monotonic = self.clock.monotonic
         while True:
             done, budget_start = ((state.compensation_attempts, state.compensation_budget_start)
                                   if compensating else (state.attempts, state.budget_start))
             attempt = done + 1
             self._append(live, Event(kind.started, step=name, attempt=attempt))
-            began = self.clock.monotonic()
+            began = monotonic()
             error: BaseException | None = None
             try:
                 self._check_event_budget(live, reserve)
-                self._crash(f"{kind.points}before_action", live, name)
-                output = await self._call(live, step, attempt, timeout, compensating=compensating)
-                self._crash(f"{kind.points}after_action", live, name)
+                if self.crash_points is not None:
+                    self._crash(f"{kind.points}before_action", live, name)
+                output = await self._call(live, plan, attempt, compensating)
+                if self.crash_points is not None:
+                    self._crash(f"{kind.points}after_action", live, name)
             except (StoreError, LeaseLostError):
                 raise
             except Exception as exc:  # noqa: BLE001 - a failure is data; final ones end the run
                 error = exc
-            elapsed = (self.clock.monotonic() - began) * 1000
+            elapsed = (monotonic() - began) * 1000
             if error is None:
                 self._append(live, Event(kind.succeeded, step=name, attempt=attempt,
-                                         duration_ms=elapsed, data={"output": output}))
-                self._crash(f"{kind.points}after_outcome", live, name)
-                live.settled.append((f"{kind.points}after_commit", name))
+                                         duration_ms=elapsed,
+                                         data=None if output is None else {"output": output}))
+                if self.crash_points is not None:
+                    self._crash(f"{kind.points}after_outcome", live, name)
+                    live.settled.append((f"{kind.points}after_commit", name))
                 return
             wait = self._next_wait(live, name, policy, attempt - budget_start, error, kind.jitter)
             failed = kind.timed_out if isinstance(error, TimeoutError) else kind.failed
@@ -303,8 +348,10 @@ class Engine:
                 return
             await self.clock.sleep(wait)
 
-    async def _call(self, live: _LiveRun, step: StepDefinition, attempt: int, timeout: float, *,
-                    compensating: bool) -> Any:
+    async def _call(self, live: _LiveRun, plan: _StepPlan, attempt: int, compensating: bool) -> Any:
+        """Call the action under the step's timeout. An action that finishes without waiting
+        (no I/O, nothing to time out) never arms the timer: that is most of the cost saved."""
+        step = plan.step
         name = step.name
         state = live.state
         key = f"{live.run_id}:{name}:compensate" if compensating else f"{live.run_id}:{name}"
@@ -312,23 +359,39 @@ class Engine:
         assert action_name is not None
         context = ActionContext(live.run_id, name, attempt, state.input, state.outputs(), key,
                                 compensating, live.definition.saga)
-        injection = live.injection
-        async with asyncio.timeout(timeout):
-            if injection is not None:
-                latency = injection.latency_of(state.run_index, name, attempt)
-                if latency:
-                    await self.clock.sleep(latency.total_seconds())
-                if compensating:
-                    if injection.compensation_fails(state.run_index, name):
-                        raise NonRetryableError(f"injected failure of {name}'s compensation")
-                else:
-                    if injection.fails_for_good(state.run_index, name):
-                        raise NonRetryableError(f"injected failure of {name} (like a declined card)")
-                    if injection.flaky_failure(state.run_index, name, attempt):
-                        raise RetryableError(f"injected transient failure of {name}")
-            output = await self.registry.invoke(action_name, context)
-        self._check_payload(output, f"the output of {action_name}")
+        action = self.registry.get(action_name)
+        if live.injection is None or not live.injection.touches(name):
+            call = action(context)
+        else:
+            call = self._injected(live, name, attempt, compensating, action, context)
+        try:
+            pending = call.send(None)
+        except StopIteration as finished:
+            output = finished.value
+        else:  # it waits for something: from here on, the timeout applies
+            async with asyncio.timeout(plan.timeout):
+                output = await _resume(call, pending)
+        if output is not None:
+            self._check_payload(output, f"the output of {action_name}")
         return output
+
+    async def _injected(self, live: _LiveRun, name: str, attempt: int, compensating: bool,
+                        action: Action, context: ActionContext) -> Any:
+        injection = live.injection
+        assert injection is not None
+        index = live.state.run_index
+        latency = injection.latency_of(index, name, attempt)
+        if latency:
+            await self.clock.sleep(latency.total_seconds())
+        if compensating:
+            if injection.compensation_fails(index, name):
+                raise NonRetryableError(f"injected failure of {name}'s compensation")
+        else:
+            if injection.fails_for_good(index, name):
+                raise NonRetryableError(f"injected failure of {name} (like a declined card)")
+            if injection.flaky_failure(index, name, attempt):
+                raise RetryableError(f"injected transient failure of {name}")
+        return await action(context)
 
     def _next_wait(self, live: _LiveRun, name: str, policy: RetryPolicy, used: int,
                    error: BaseException, what: str) -> float | None:
@@ -352,12 +415,11 @@ class Engine:
         seq = state.last_seq + 1
         ts = self.clock.now()
         self.committer.buffer(live.run_id, {
-            "run_id": live.run_id, "seq": seq, "ts": ts, "type": event.type.value,
+            "run_id": live.run_id, "seq": seq, "ts": ts, "type": _TYPE_TEXT[event.type],
             "step": event.step, "attempt": event.attempt, "duration_ms": event.duration_ms,
             "error_type": event.error_type, "error": event.error, "data": event.data})
         live.dirty = True
-        object.__setattr__(event, "seq", seq)  # the event was built for this run only
-        object.__setattr__(event, "ts", ts)
+        event.seq, event.ts = seq, ts  # the event was built for this run only
         apply(state, event)
 
     def _check_event_budget(self, live: _LiveRun, reserve: int | None = None) -> None:
@@ -423,6 +485,30 @@ _FORWARD = _AttemptKind(EventType.STEP_STARTED, EventType.STEP_SUCCEEDED, EventT
 _COMPENSATION = _AttemptKind(EventType.COMPENSATION_STARTED, EventType.COMPENSATION_SUCCEEDED,
                              EventType.COMPENSATION_FAILED, EventType.COMPENSATION_FAILED,
                              "compensation_", "compensation")
+
+
+_NONE: frozenset[str] = frozenset()
+_TYPE_TEXT = {member: member.value for member in EventType}  # faster than .value per event
+_END_EVENT = {RunStatus.COMPLETED: EventType.RUN_COMPLETED, RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,
+              RunStatus.FAILED: EventType.RUN_FAILED}
+
+
+@types.coroutine
+def _resume(call: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
+    """Go on with a coroutine that has already run up to its first wait (``pending``, what it
+    yielded to the event loop), forwarding results, exceptions and cancellation to it."""
+    try:
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # cancellation (a timeout) included: the call decides
+                pending = call.throw(exc)
+            else:
+                pending = call.send(sent)
+    except StopIteration as finished:
+        return finished.value
+    finally:
+        call.close()  # no-op once it has finished; stops it if we are closed early
 
 
 def _failure(event_type: EventType, step: str, attempt: int, elapsed: float,

@@ -22,9 +22,10 @@ from runtime.definition import SagaDefinition, StepKind
 from runtime.store.tables import EventType, RunStatus
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One event-log row, as the engine writes it and the planner reads it."""
+    """One event-log row, as the engine writes it and the planner reads it (not frozen: the
+    engine stamps ``seq`` and ``ts`` when it appends the event)."""
 
     type: EventType
     seq: int = 0
@@ -92,10 +93,14 @@ def fold(definition: SagaDefinition, events: Iterable[Event]) -> RunState:
     return state
 
 
+_NO_DATA: dict[str, Any] = {}
+
+
 def apply(state: RunState, event: Event) -> None:
     """Fold one event into the state (in place)."""
-    state.last_seq = max(state.last_seq, event.seq)
-    kind, data = event.type, event.data or {}
+    if event.seq > state.last_seq:
+        state.last_seq = event.seq
+    kind, data = event.type, event.data or _NO_DATA
     step = state.steps.get(event.step) if event.step else None
     if kind is EventType.RUN_STARTED:
         state.input = data.get("input") or {}
@@ -223,24 +228,32 @@ class Planner:
                                              StepPhase.UNKNOWN)]
 
     def _forward(self, state: RunState, in_flight: frozenset[str]) -> Decision:
+        # one pass in definition order (this runs once per step outcome: keep it cheap)
         steps = state.steps
-        failed = [n for n in self.order if steps[n].phase in (StepPhase.FAILED, StepPhase.UNKNOWN)]
-        if failed:
-            if in_flight:
-                return Wait()
-            first = failed[0]
-            if self.kinds[first] is StepKind.RETRIABLE:
-                return Finish(RunStatus.FAILED, first, "forward_step_failed", steps[first].error)
-            return TurnToCompensating(first, steps[first].error)
-        if all(steps[n].phase is StepPhase.SUCCEEDED for n in self.order):
+        ready: list[str] = []
+        done = True
+        for name in self.order:
+            step = steps[name]
+            phase = step.phase
+            if phase is StepPhase.SUCCEEDED:
+                continue
+            done = False
+            if phase is StepPhase.FAILED or phase is StepPhase.UNKNOWN:
+                if in_flight:
+                    return Wait()
+                if self.kinds[name] is StepKind.RETRIABLE:
+                    return Finish(RunStatus.FAILED, name, "forward_step_failed", step.error)
+                return TurnToCompensating(name, step.error)
+            if name in in_flight:
+                continue
+            for dep in self.deps[name]:
+                if steps[dep].phase is not StepPhase.SUCCEEDED:
+                    break
+            else:
+                ready.append(name)
+        if done:
             return Finish(RunStatus.COMPLETED)
-        ready = tuple(
-            n for n in self.order
-            if n not in in_flight
-            and steps[n].phase in (StepPhase.PENDING, StepPhase.RUNNING)
-            and all(steps[d].phase is StepPhase.SUCCEEDED for d in self.deps[n])
-        )
-        return StartSteps(ready) if ready else Wait()
+        return StartSteps(tuple(ready)) if ready else Wait()
 
     def _compensation(self, state: RunState, in_flight: frozenset[str]) -> Decision:
         steps = state.steps

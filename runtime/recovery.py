@@ -19,7 +19,7 @@ from runtime.clock import Clock, SystemClock
 from runtime.definition import SagaDefinition
 from runtime.engine import Engine, RunResult, runner_id
 from runtime.errors import SagaError, StoreError
-from runtime.store.sql import EventStore
+from runtime.store import Store
 from runtime.store.tables import EventType, RunStatus
 
 RegistryFor = Callable[[SagaDefinition, str], ActionRegistry]
@@ -53,7 +53,7 @@ class ResumeReport:
                 f"{self.count(RunStatus.FAILED)} failed, {self.unfinished} unfinished")
 
 
-async def resume_unfinished(store: EventStore, registry_for: RegistryFor, *,
+async def resume_unfinished(store: Store, registry_for: RegistryFor, *,
                             lease_seconds: float = 30.0, concurrency: int = 50,
                             clock: Clock | None = None, owner: str | None = None,
                             definition_hashes: Iterable[str] | None = None,
@@ -114,7 +114,7 @@ async def resume_unfinished(store: EventStore, registry_for: RegistryFor, *,
     return report
 
 
-async def redrive(store: EventStore, run_id: str, registry_for: RegistryFor, *, by: str,
+async def redrive(store: Store, run_id: str, registry_for: RegistryFor, *, by: str,
                   note: str = "", lease_seconds: float = 30.0,
                   clock: Clock | None = None) -> RunResult:
     """``saga retry``: record a manual retry of a failed run and continue it from the step or

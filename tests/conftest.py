@@ -74,6 +74,16 @@ def pg_url(pg_server: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The event log on SQLite, PostgreSQL and in memory (``runtime.store.open_store`` URLs)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.db'}"
+    if request.param == "memory":
+        return "memory:"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The event log on SQLite and on PostgreSQL."""

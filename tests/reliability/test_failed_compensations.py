@@ -106,7 +106,7 @@ def test_resolve_is_logged_as_a_manual_action(tmp_path: Path) -> None:
 
     db = f"sqlite:///{tmp_path / 'e.db'}"
     store, run_id = run_one(db, Ledger(refuse={"p.charge", "h.cancel"}))
-    result = CliRunner().invoke(app, ["resolve", run_id[:8], "--db", db, "--note", "refunded by hand"])
+    result = CliRunner().invoke(app, ["resolve", run_id[-8:], "--db", db, "--note", "refunded by hand"])
     assert result.exit_code == 0, result.stderr
     last = store.load_run(run_id).events[-1]
     assert last.type.value == "manual_action"

@@ -14,7 +14,7 @@ from runtime.engine import Engine, RunResult
 from runtime.errors import NonRetryableError, RetryableError
 from runtime.injection import Injection
 from runtime.planner import Event
-from runtime.store.sql import EventStore
+from runtime.store import open_store
 
 
 def step(name: str, *after: str, kind: str = "compensatable", compensated: bool = True,
@@ -89,7 +89,7 @@ class Script:
 def run_saga(definition: SagaDefinition, script: Script, url: str, *,
              clock: ManualClock | None = None, injection: Injection | None = None,
              input: dict[str, Any] | None = None) -> tuple[RunResult, list[Event]]:
-    store = EventStore(url)
+    store = open_store(url)
     clock = clock or ManualClock()
 
     async def go() -> RunResult:

@@ -69,7 +69,7 @@ def test_run_simulated_json_summary_and_runs_show(tmp_path: Path) -> None:
     code, out, _ = saga("runs", "--db", db, "--json", "--limit", "100")
     rows = json.loads(out)
     assert len(rows) == 40 and {r["origin"] for r in rows} == {"simulated"}
-    code, out, _ = saga("show", rows[0]["id"][:10], "--db", db, "--json")
+    code, out, _ = saga("show", rows[0]["id"][-10:], "--db", db, "--json")
     shown = json.loads(out)
     assert shown["run"]["id"] == rows[0]["id"] and shown["events"][0]["type"] == "run_started"
 

@@ -14,9 +14,9 @@ from .helpers import Script, run_saga, saga, step, types_of
 LINEAR = saga(step("a"), step("b", "a"), step("c", "b"))
 
 
-def test_linear_saga_completes_with_contiguous_events(db_url: str) -> None:
+def test_linear_saga_completes_with_contiguous_events(store_url: str) -> None:
     script = Script()
-    result, events = run_saga(LINEAR, script, db_url, input={"price": 5})
+    result, events = run_saga(LINEAR, script, store_url, input={"price": 5})
     assert result.status is RunStatus.COMPLETED
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert types_of(events) == [
@@ -25,18 +25,18 @@ def test_linear_saga_completes_with_contiguous_events(db_url: str) -> None:
     assert script.executed() == ["a", "b", "c"]
 
 
-def test_context_carries_input_outputs_and_idempotency_keys(db_url: str) -> None:
+def test_context_carries_input_outputs_and_idempotency_keys(store_url: str) -> None:
     script = Script()
-    result, _ = run_saga(LINEAR, script, db_url, input={"price": 5})
+    result, _ = run_saga(LINEAR, script, store_url, input={"price": 5})
     by_step = {c.step: c for c in script.calls}
     assert by_step["a"].outputs == {} and by_step["a"].input == {"price": 5}
     assert by_step["c"].outputs == {"a": {"by": "svc.a"}, "b": {"by": "svc.b"}}
     assert by_step["b"].key == f"{result.run_id}:b"
 
 
-def test_failure_compensates_succeeded_steps_in_reverse_order(db_url: str) -> None:
+def test_failure_compensates_succeeded_steps_in_reverse_order(store_url: str) -> None:
     script = Script(permanent={"svc.c"})
-    result, events = run_saga(LINEAR, script, db_url)
+    result, events = run_saga(LINEAR, script, store_url)
     assert result.status is RunStatus.COMPENSATED
     assert result.trigger_step == "c"
     assert script.executed(compensating=True) == ["b", "a"]
@@ -137,11 +137,11 @@ def test_failed_pivot_compensates_the_steps_before_it() -> None:
     assert script.executed(compensating=True) == ["a"]
 
 
-def test_compensation_failure_ends_run_failed_and_stops(db_url: str) -> None:
+def test_compensation_failure_ends_run_failed_and_stops(store_url: str) -> None:
     definition = saga(step("a"), step("b", "a"), step("c", "b"),
                       compensation_retry={"max_attempts": 2, "initial_interval": "1s"})
     script = Script(permanent={"svc.c"}, transient={"svc.undo_b": 99})
-    result, events = run_saga(definition, script, db_url)
+    result, events = run_saga(definition, script, store_url)
     assert result.status is RunStatus.FAILED
     assert result.failed_step == "b"
     assert [c.attempt for c in script.calls if c.step == "b" and c.compensating] == [1, 2]

@@ -38,7 +38,8 @@ def test_runs_and_events_round_trip(db_url: str) -> None:
         assert record.events[0].data["injection"]["fail"] == {"charge_payment": 0.3}
         assert record.started_at.tzinfo is not None and record.duration_ms is not None
         assert store.load_definition(FLIGHT.content_hash) == FLIGHT.model_copy(update={"layout": FLIGHT.layout})
-        assert store.find_run(runs[0]["id"][:8]) == runs[0]["id"]
+        assert store.find_run(runs[0]["id"][-12:]) == runs[0]["id"]  # the end `saga runs` shows
+        assert store.find_run(runs[0]["id"]) == runs[0]["id"]
         with pytest.raises(RunNotFoundError):
             store.load_run("nope")
 
