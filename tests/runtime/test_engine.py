@@ -1,15 +1,21 @@
-"""Engine behaviour on a real event log (SQLite file and PostgreSQL), with a manual clock so
-retries and backoff never really wait."""
+"""Engine behaviour on a real event log (SQLite file, PostgreSQL, and the in-memory store),
+with a manual clock so retries and backoff never really wait."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
+from runtime.actions import ActionContext
 from runtime.clock import ManualClock
+from runtime.engine import Engine, RunResult
 from runtime.injection import Injection
+from runtime.store import open_store
 from runtime.store.tables import RunStatus
 
-from .helpers import Script, run_saga, saga, step, types_of
+from .helpers import Script, registry_of, run_saga, saga, step, types_of
 
 LINEAR = saga(step("a"), step("b", "a"), step("c", "b"))
 
@@ -207,3 +213,63 @@ def test_oversized_output_fails_the_step() -> None:
     assert result.status is RunStatus.COMPENSATED
     failed = [e for e in events if e.type.value == "step_failed"]
     assert failed[0].error_type == "LimitExceededError" and failed[0].data["final"] is True
+
+
+def test_actions_that_never_wait_complete_with_their_outputs(store_url: str) -> None:
+    """The engine arms a step's timeout only once its action waits for something; an action
+    that returns at once (no I/O) is recorded exactly like one that waited."""
+    definition = saga(step("a"), step("b", "a", timeout="1ms"), step("c", "b"))
+    seen: list[tuple[str, dict[str, object]]] = []
+
+    def make(name: str) -> object:
+        def act(ctx: ActionContext) -> object:  # sync, blocking=False: runs on the loop
+            seen.append((name, dict(ctx.outputs)))
+            time.sleep(0.005)  # longer than b's timeout, but it never yields to the loop
+            return {"by": name}
+        return act
+
+    store = open_store(store_url)
+    try:
+        async def go() -> RunResult:
+            async with Engine(store, registry_of(definition, make), clock=ManualClock()) as engine:
+                return await engine.start(definition, {})
+        result = asyncio.run(go())
+        events = store.load_run(result.run_id).events
+    finally:
+        store.close()
+    assert result.status is RunStatus.COMPLETED
+    assert [name for name, _ in seen] == ["svc.a", "svc.b", "svc.c"]
+    assert seen[2][1] == {"a": {"by": "svc.a"}, "b": {"by": "svc.b"}}
+    assert types_of(events) == ["run_started", "step_started:a", "step_succeeded:a",
+                                "step_started:b", "step_succeeded:b", "step_started:c",
+                                "step_succeeded:c", "run_completed"]
+    assert [e.data for e in events if e.type.value == "step_succeeded"] == [
+        {"output": {"by": f"svc.{n}"}} for n in "abc"]
+
+
+def test_a_waiting_action_is_cut_off_at_its_timeout_after_several_waits() -> None:
+    definition = saga(step("a", timeout="30ms", retry={"max_attempts": 1}))
+    reached: list[int] = []
+
+    def make(name: str) -> object:
+        async def act(ctx: ActionContext) -> object:
+            for i in range(1000):
+                reached.append(i)
+                await asyncio.sleep(0.005)
+            return "never"
+
+        async def undo(ctx: ActionContext) -> object:
+            return None
+        return act if name == "svc.a" else undo
+
+    store = open_store("memory:")
+
+    async def go() -> RunResult:
+        async with Engine(store, registry_of(definition, make)) as engine:
+            return await engine.start(definition, {})
+    result = asyncio.run(go())
+    events = store.load_run(result.run_id).events
+    assert result.status is RunStatus.COMPENSATED
+    assert 2 <= len(reached) < 20  # it ran a few rounds, then the timeout cancelled it
+    timed_out = [e for e in events if e.type.value == "step_timed_out"]
+    assert len(timed_out) == 1 and "may have taken effect" in (timed_out[0].error or "")
