@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from runtime.actions import ActionRegistry
 from runtime.clock import Clock
 from runtime.definition import SagaDefinition
-from runtime.engine import Engine, RunResult
+from runtime.engine import Engine, RunResult, RunSpec
 from runtime.errors import RunNotFoundError, StoreError
 from runtime.injection import Injection
 from runtime.limits import DEFAULT_LIMITS, Limits
@@ -141,9 +141,14 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
         if options.batch_id:
             await claim_and_resume()
 
-        async def worker() -> None:
-            for index in next_index:
-                await start(index)
+        async def worker() -> None:  # its runs in turn: each run's start shares the previous one's last commit
+            specs = (RunSpec(index, options.input) for index in next_index)
+            async for spec, result in engine.run_in_turn(definition, specs, injection=options.injection,
+                                                         origin=origin, batch=batch_id):
+                if result.abandoned:
+                    abandoned.append((result.run_id, spec.run_index))
+                else:
+                    record(result)
 
         workers = max(1, min(options.concurrency, options.count - existing))
         await asyncio.gather(*(worker() for _ in range(workers)))

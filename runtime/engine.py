@@ -25,9 +25,10 @@ import socket
 import time
 import types
 import uuid
-from collections.abc import Coroutine, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from runtime.actions import Action, ActionContext, ActionRegistry
@@ -120,6 +121,17 @@ class _LiveRun:
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     dirty: bool = False                   # events buffered since the last commit
     settled: list[tuple[str, str]] = field(default_factory=list)  # (crash point, step) to fire after it
+    successor: Callable[[], _LiveRun] | None = None  # the next run in turn, made at the final commit
+    following: _LiveRun | None = None                 # ... once made
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run to start: its index in its batch (for failure injection), input, and id."""
+
+    run_index: int = 0
+    input: Mapping[str, Any] | None = None
+    run_id: str | None = None
 
 
 class Engine:
@@ -173,13 +185,52 @@ class Engine:
                     origin: Origin = Origin.REAL, batch: str | None = None,
                     run_id: str | None = None) -> RunResult:
         """Create a run, commit its ``run_started``, then drive it to a terminal status."""
-        data = dict(input or {})
-        self._check_payload(data, "the run input")
-        run_id = run_id or self.new_run_id()
+        spec = RunSpec(run_index, input, run_id)
+        self._check_payload(dict(input or {}), "the run input")
         try:
             await self._save_definition(definition)
         except StoreError as exc:
-            return RunResult(run_id, None, abandoned=str(exc))
+            return RunResult(spec.run_id or self.new_run_id(), None, abandoned=str(exc))
+        live = self._create(definition, spec, injection, origin, batch)
+        return await self._drive(live)  # run_started is committed before the first action
+
+    async def run_in_turn(self, definition: SagaDefinition, specs: Iterable[RunSpec], *,
+                          injection: Injection | None = None, origin: Origin = Origin.REAL,
+                          batch: str | None = None) -> AsyncIterator[tuple[RunSpec, RunResult]]:
+        """Run ``specs`` one after another (one worker's share of a batch), yielding each
+        result. Each run's ``run_started`` is buffered just before the previous run's final
+        commit, so that commit makes it durable too: a run in turn costs one commit fewer
+        than :meth:`start` (4 for a completed flight booking instead of 5)."""
+        pending = iter(specs)
+        spec = next(pending, None)
+        if spec is None:
+            return
+        try:
+            await self._save_definition(definition)
+        except StoreError as exc:
+            for failed in (spec, *pending):
+                yield failed, RunResult(failed.run_id or self.new_run_id(), None, abandoned=str(exc))
+            return
+        self._check_payload(dict(spec.input or {}), "the run input")
+        current, live = spec, self._create(definition, spec, injection, origin, batch)
+        while True:
+            upcoming = next(pending, None)
+            if upcoming is not None:
+                self._check_payload(dict(upcoming.input or {}), "the run input")
+                live.successor = partial(self._create, definition, upcoming, injection, origin, batch)
+            result = await self._drive(live)
+            yield current, result
+            if upcoming is None:
+                return
+            # made at the final commit; else (the run ended without one) made now
+            current, live = upcoming, live.following or self._create(
+                definition, upcoming, injection, origin, batch)
+
+    def _create(self, definition: SagaDefinition, spec: RunSpec, injection: Injection | None,
+                origin: Origin, batch: str | None) -> _LiveRun:
+        """Buffer a new run's row and ``run_started`` (committed by the next flush)."""
+        data = dict(spec.input or {})
+        run_id = spec.run_id or self.new_run_id()
         now = self.clock.now()
         live = _LiveRun(run_id, definition, self._compile(definition), new_state(definition),
                         injection, now, self.clock.monotonic())
@@ -190,9 +241,9 @@ class Engine:
             "ended_at": None, "duration_ms": None, "owner": self.owner,
             "lease_expires_at": self.committer.lease_until()})
         self._append(live, Event(EventType.RUN_STARTED, data={
-            "input": data, "run_index": run_index, "batch": batch,
+            "input": data, "run_index": spec.run_index, "batch": batch,
             "injection": self._injection_json(injection)}))
-        return await self._drive(live)  # run_started is committed before the first action
+        return live
 
     def _injection_json(self, injection: Injection | None) -> dict[str, Any] | None:
         """``injection`` as ``run_started`` records it (a batch shares one: dumped once)."""
@@ -303,8 +354,12 @@ class Engine:
             self._append(live, Event(event_type, step=decision.step, duration_ms=duration,
                                      error=decision.error,
                                      data={"reason": decision.reason} if decision.reason else None))
+            if live.successor is not None:  # the next run in turn rides on this commit
+                live.following, live.successor = live.successor(), None
             await self._make_durable(live, RunUpdate(
                 decision.status.value, ended_at=self.clock.now(), duration_ms=duration))
+            if live.following is not None:
+                live.following.dirty = False  # its run_started was in the commit just made
         return RunResult(live.run_id, decision.status, duration, state.trigger_step,
                          state.failed_step)
 
