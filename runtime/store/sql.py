@@ -448,6 +448,8 @@ def _sqlite_time(value: datetime | None) -> str | None:
     in UTC; isoformat makes the same text at a third of strftime's cost)."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the engine's clock: drop the "+00:00" instead of converting
+        return value.isoformat(" ", "microseconds")[:-6]
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")
