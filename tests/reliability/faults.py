@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from runtime.actions import ActionContext, ActionRegistry
 from runtime.definition import SagaDefinition
 from runtime.errors import NonRetryableError, StoreError
+from runtime.store.memory import MemoryEventStore
 from runtime.store.sql import EventStore, WriteBatch
 from tests.runtime.helpers import registry_of
 
@@ -55,16 +56,16 @@ class CrashInCommit(EventStore):
         return rejected
 
 
-class FaultyStore(EventStore):
+class _Faults:
     """Each public store method fails with probability ``rate`` (seeded): 'database is
     locked' or a disk I/O error, raised before the real call or *after* it (the write
     happened but the caller is told it failed). ``log`` lists every injected fault."""
 
     METHODS = ("write", "claim", "renew", "load_run", "load_definition", "save_definition",
                "status_counts", "next_lease_expiry")
+    armed: bool
 
-    def __init__(self, url: str, *, seed: int, rate: float = 0.05) -> None:
-        super().__init__(url)
+    def _arm(self, seed: int, rate: float) -> None:
         self.seed = seed
         self.calls: Counter[str] = Counter()
         self.rate = rate
@@ -73,7 +74,7 @@ class FaultyStore(EventStore):
 
     def __getattribute__(self, name: str) -> Any:
         attr = super().__getattribute__(name)
-        if name in FaultyStore.METHODS and super().__getattribute__("armed"):
+        if name in _Faults.METHODS and super().__getattribute__("armed"):
             return super().__getattribute__("_faulty")(name, attr)
         return attr
 
@@ -93,6 +94,24 @@ class FaultyStore(EventStore):
                 raise StoreError(name, kind)
             return result
         return call
+
+
+class FaultyStore(_Faults, EventStore):
+    """An SQL event log (by URL) with seeded faults."""
+
+    def __init__(self, url: str, *, seed: int, rate: float = 0.05) -> None:
+        self.armed = False
+        EventStore.__init__(self, url)
+        self._arm(seed, rate)
+
+
+class FaultyMemoryStore(_Faults, MemoryEventStore):
+    """The in-memory event log (written inline by the committer) with seeded faults."""
+
+    def __init__(self, *, seed: int, rate: float = 0.05) -> None:
+        self.armed = False
+        MemoryEventStore.__init__(self)
+        self._arm(seed, rate)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from runtime.clock import ManualClock
 from runtime.definition import SagaDefinition
 from runtime.injection import Injection
 
-from .faults import FaultyStore, Ledger
+from .faults import FaultyMemoryStore, FaultyStore, Ledger
 
 FLIGHT = SagaDefinition.model_validate({
     "saga": "flight", "steps": [
@@ -27,9 +27,11 @@ FLIGHT = SagaDefinition.model_validate({
 SEEDS = [int(s) for s in os.environ.get("SAGA_FAULT_SEEDS", "1,2,3").split(",")]
 
 
-def run_with_faults(tmp_path: Path, seed: int, runs: int = 150,
-                    concurrency: int = 5) -> tuple[FaultyStore, Ledger, dict[str, int]]:
-    store = FaultyStore(f"sqlite:///{tmp_path / f'e{seed}.db'}", seed=seed, rate=0.05)
+def run_with_faults(tmp_path: Path, seed: int, runs: int = 150, concurrency: int = 5,
+                    kind: str = "sqlite") -> tuple[FaultyStore | FaultyMemoryStore, Ledger, dict[str, int]]:
+    store: FaultyStore | FaultyMemoryStore = (
+        FaultyMemoryStore(seed=seed, rate=0.05) if kind == "memory"
+        else FaultyStore(f"sqlite:///{tmp_path / f'e{seed}.db'}", seed=seed, rate=0.05))
     ledger = Ledger()
     injection = Injection(seed=seed, fail={"charge": 0.2})
     options = BatchOptions(count=runs, concurrency=concurrency, seed=seed, injection=injection, origin="test")
@@ -39,10 +41,11 @@ def run_with_faults(tmp_path: Path, seed: int, runs: int = 150,
     return store, ledger, counts
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_every_run_terminal_under_store_faults(tmp_path: Path, seed: int) -> None:
-    store, ledger, counts = run_with_faults(tmp_path, seed)
-    print(f"seed {seed}: {len(store.log)} faults injected; runs {counts}; "
+def test_every_run_terminal_under_store_faults(tmp_path: Path, seed: int, kind: str) -> None:
+    store, ledger, counts = run_with_faults(tmp_path, seed, kind=kind)
+    print(f"{kind} seed {seed}: {len(store.log)} faults injected; runs {counts}; "
           f"replay with SAGA_FAULT_SEEDS={seed}")
     assert len(store.log) >= 5, "faults were really injected"
     assert {k for k, v in counts.items() if v} <= {"completed", "compensated"}
