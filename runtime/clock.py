@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 
@@ -20,11 +22,12 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+    """The real clocks. ``now`` and ``monotonic`` are the C functions themselves (bound at
+    construction): the engine reads the time a dozen times per saga."""
 
-    def monotonic(self) -> float:
-        return time.monotonic()
+    def __init__(self) -> None:
+        self.now: Callable[[], datetime] = partial(datetime.now, UTC)
+        self.monotonic: Callable[[], float] = time.monotonic
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(seconds, 0.0))

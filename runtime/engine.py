@@ -152,6 +152,8 @@ class Engine:
         self.committer = GroupCommitter(store, self.owner, self.clock, lease_seconds=lease_seconds)
         self._compiled: dict[str, _Compiled] = {}
         self._injection_dumps: dict[int, tuple[Injection, dict[str, Any]]] = {}
+        self._injection_steps: dict[int, tuple[Injection, frozenset[str]]] = {}
+        self._actions: dict[str, Action] = {}  # looked up in the registry once per name
         self._saved: dict[str, asyncio.Future[str]] = {}
         self._active: dict[str, _LiveRun] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -236,14 +238,25 @@ class Engine:
                         injection, now, self.clock.monotonic())
         self.committer.buffer_new_run({
             "id": run_id, "saga": definition.saga, "definition_hash": definition.content_hash,
-            "status": RunStatus.RUNNING.value, "mode": Mode.ORCHESTRATION.value,
-            "origin": origin.value, "batch": batch, "input": data, "started_at": now,
+            "status": _RUNNING, "mode": _ORCHESTRATION,
+            "origin": _ORIGIN_TEXT[origin], "batch": batch, "input": data, "started_at": now,
             "ended_at": None, "duration_ms": None, "owner": self.owner,
             "lease_expires_at": self.committer.lease_until()})
         self._append(live, Event(EventType.RUN_STARTED, data={
             "input": data, "run_index": spec.run_index, "batch": batch,
             "injection": self._injection_json(injection)}))
         return live
+
+    def _action(self, name: str) -> Action:
+        action = self._actions[name] = self.registry.get(name)  # raises if unknown: a step failure
+        return action
+
+    def _touched(self, injection: Injection) -> frozenset[str]:
+        """The steps ``injection`` does anything to (a batch shares one: computed once)."""
+        cached = self._injection_steps.get(id(injection))
+        if cached is None or cached[0] is not injection:
+            cached = self._injection_steps[id(injection)] = (injection, injection.steps_touched())
+        return cached[1]
 
     def _injection_json(self, injection: Injection | None) -> dict[str, Any] | None:
         """``injection`` as ``run_started`` records it (a batch shares one: dumped once)."""
@@ -306,7 +319,7 @@ class Engine:
                 elif isinstance(decision, TurnToCompensating):
                     self._append(live, Event(EventType.RUN_COMPENSATING, step=decision.trigger,
                                              error=decision.error, data={"reason": "step_failed"}))
-                    await self._make_durable(live, RunUpdate(RunStatus.COMPENSATING.value))
+                    await self._make_durable(live, RunUpdate(_COMPENSATING))
                 elif isinstance(decision, Finish):
                     return await self._finish(live, decision)
                 else:
@@ -357,7 +370,7 @@ class Engine:
             if live.successor is not None:  # the next run in turn rides on this commit
                 live.following, live.successor = live.successor(), None
             await self._make_durable(live, RunUpdate(
-                decision.status.value, ended_at=self.clock.now(), duration_ms=duration))
+                _STATUS_TEXT[decision.status], ended_at=self.clock.now(), duration_ms=duration))
             if live.following is not None:
                 live.following.dirty = False  # its run_started was in the commit just made
         return RunResult(live.run_id, decision.status, duration, state.trigger_step,
@@ -373,6 +386,7 @@ class Engine:
         reserve = len(live.definition.steps) + 2 if compensating else None
         state = live.state.steps[name]
         monotonic = self.clock.monotonic
+        limit = self.limits.max_events_per_run
         while True:
             done, budget_start = ((state.compensation_attempts, state.compensation_budget_start)
                                   if compensating else (state.attempts, state.budget_start))
@@ -381,7 +395,8 @@ class Engine:
             began = monotonic()
             error: BaseException | None = None
             try:
-                self._check_event_budget(live, reserve)
+                if live.state.last_seq + (reserve or 3 * len(live.definition.steps) + 4) > limit:
+                    self._check_event_budget(live, reserve)  # raises, with the figures
                 if self.crash_points is not None:
                     self._crash(f"{kind.points}before_action", live, name)
                 output = await self._call(live, plan, attempt, compensating)
@@ -418,8 +433,8 @@ class Engine:
         assert action_name is not None
         context = ActionContext(live.run_id, name, attempt, state.input, state.outputs(), key,
                                 compensating, live.definition.saga)
-        action = self.registry.get(action_name)
-        if live.injection is None or not live.injection.touches(name):
+        action = self._actions.get(action_name) or self._action(action_name)
+        if live.injection is None or name not in self._touched(live.injection):
             call = action(context)
         else:
             call = self._injected(live, name, attempt, compensating, action, context)
@@ -547,7 +562,12 @@ _COMPENSATION = _AttemptKind(EventType.COMPENSATION_STARTED, EventType.COMPENSAT
 
 
 _NONE: frozenset[str] = frozenset()
-_TYPE_TEXT = {member: member.value for member in EventType}  # faster than .value per event
+# enum member -> its text, looked up instead of reading ``.value`` (a property) per event
+_TYPE_TEXT = {member: member.value for member in EventType}
+_STATUS_TEXT = {member: member.value for member in RunStatus}
+_ORIGIN_TEXT = {member: member.value for member in Origin}
+_RUNNING, _COMPENSATING = RunStatus.RUNNING.value, RunStatus.COMPENSATING.value
+_ORCHESTRATION = Mode.ORCHESTRATION.value
 _END_EVENT = {RunStatus.COMPLETED: EventType.RUN_COMPLETED, RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,
               RunStatus.FAILED: EventType.RUN_FAILED}
 

@@ -68,10 +68,9 @@ class Injection(BaseModel):
         return not (self.fail or self.flaky or self.latency or self.fail_compensation)
 
     # -- decisions ---------------------------------------------------------------------
-    def touches(self, step: str) -> bool:
-        """Whether anything is injected into ``step`` or its compensation."""
-        return (step in self.fail or step in self.flaky or step in self.latency
-                or step in self.fail_compensation)
+    def steps_touched(self) -> frozenset[str]:
+        """The steps something is injected into (their action or their compensation)."""
+        return frozenset({*self.fail, *self.flaky, *self.latency, *self.fail_compensation})
 
     def fails_for_good(self, run_index: int, step: str) -> bool:
         p = self.fail.get(step, 0.0)

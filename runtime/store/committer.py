@@ -84,7 +84,8 @@ class GroupCommitter:
             raise error
 
     def buffer(self, run_id: str, row: dict[str, Any]) -> None:
-        self.check(run_id)
+        if run_id in self._poisoned:
+            raise self._poisoned[run_id]
         self._events.setdefault(run_id, []).append(row)
 
     def buffer_new_run(self, row: dict[str, Any]) -> None:
@@ -152,7 +153,7 @@ class GroupCommitter:
             self._written(batch, waiters, rejected)
 
     def _take(self) -> WriteBatch:
-        batch = WriteBatch(self.owner, self.lease_until(), self._new_runs, self._events,
+        batch = WriteBatch(self.owner, self.clock.now() + self.lease, self._new_runs, self._events,
                            self._updates)
         self._new_runs, self._events, self._updates = [], {}, {}
         return batch
