@@ -151,8 +151,8 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.committer = GroupCommitter(store, self.owner, self.clock, lease_seconds=lease_seconds)
         self._compiled: dict[str, _Compiled] = {}
-        self._injection_dumps: dict[int, tuple[Injection, dict[str, Any]]] = {}
-        self._injection_steps: dict[int, tuple[Injection, frozenset[str]]] = {}
+        # per injection object (a batch shares one): (it, as run_started records it, steps it touches)
+        self._injections: dict[int, tuple[Injection, dict[str, Any], frozenset[str]]] = {}
         self._actions: dict[str, Action] = {}  # looked up in the registry once per name
         self._saved: dict[str, asyncio.Future[str]] = {}
         self._active: dict[str, _LiveRun] = {}
@@ -244,28 +244,21 @@ class Engine:
             "lease_expires_at": self.committer.lease_until()})
         self._append(live, Event(EventType.RUN_STARTED, data={
             "input": data, "run_index": spec.run_index, "batch": batch,
-            "injection": self._injection_json(injection)}))
+            "injection": self._injection(injection)[0] if injection else None}))
         return live
 
     def _action(self, name: str) -> Action:
         action = self._actions[name] = self.registry.get(name)  # raises if unknown: a step failure
         return action
 
-    def _touched(self, injection: Injection) -> frozenset[str]:
-        """The steps ``injection`` does anything to (a batch shares one: computed once)."""
-        cached = self._injection_steps.get(id(injection))
+    def _injection(self, injection: Injection) -> tuple[dict[str, Any], frozenset[str]]:
+        """``injection`` as ``run_started`` records it, and the steps it touches (worked out
+        once per injection object: every run of a batch shares one)."""
+        cached = self._injections.get(id(injection))
         if cached is None or cached[0] is not injection:
-            cached = self._injection_steps[id(injection)] = (injection, injection.steps_touched())
-        return cached[1]
-
-    def _injection_json(self, injection: Injection | None) -> dict[str, Any] | None:
-        """``injection`` as ``run_started`` records it (a batch shares one: dumped once)."""
-        if injection is None:
-            return None
-        cached = self._injection_dumps.get(id(injection))
-        if cached is None or cached[0] is not injection:
-            cached = self._injection_dumps[id(injection)] = (injection, injection.model_dump(mode="json"))
-        return cached[1]
+            cached = self._injections[id(injection)] = (
+                injection, injection.model_dump(mode="json"), injection.steps_touched())
+        return cached[1], cached[2]
 
     def new_run_id(self) -> str:
         """32 hex digits: the time in ms, then 80 random bits (like a UUIDv7). Ids made later
@@ -383,7 +376,9 @@ class Engine:
         plan = live.compiled.steps[name]
         compensating = kind is _COMPENSATION
         policy = plan.compensation_retry if compensating else plan.retry
-        reserve = len(live.definition.steps) + 2 if compensating else None
+        steps = len(live.definition.steps)
+        # events the run must still be able to write after this attempt: its undo and its end
+        reserve = steps + 2 if compensating else 3 * steps + 4
         state = live.state.steps[name]
         monotonic = self.clock.monotonic
         limit = self.limits.max_events_per_run
@@ -395,8 +390,9 @@ class Engine:
             began = monotonic()
             error: BaseException | None = None
             try:
-                if live.state.last_seq + (reserve or 3 * len(live.definition.steps) + 4) > limit:
-                    self._check_event_budget(live, reserve)  # raises, with the figures
+                if live.state.last_seq + reserve > limit:  # fail for good: no room to undo and end
+                    raise LimitExceededError("events in this run", live.state.last_seq + reserve,
+                                             limit, live.run_id)
                 if self.crash_points is not None:
                     self._crash(f"{kind.points}before_action", live, name)
                 output = await self._call(live, plan, attempt, compensating)
@@ -434,7 +430,7 @@ class Engine:
         context = ActionContext(live.run_id, name, attempt, state.input, state.outputs(), key,
                                 compensating, live.definition.saga)
         action = self._actions.get(action_name) or self._action(action_name)
-        if live.injection is None or name not in self._touched(live.injection):
+        if live.injection is None or name not in self._injection(live.injection)[1]:
             call = action(context)
         else:
             call = self._injected(live, name, attempt, compensating, action, context)
@@ -495,14 +491,6 @@ class Engine:
         live.dirty = True
         event.seq, event.ts = seq, ts  # the event was built for this run only
         apply(state, event)
-
-    def _check_event_budget(self, live: _LiveRun, reserve: int | None = None) -> None:
-        """Fail the attempt (for good) if the run could no longer record its undo and end."""
-        if reserve is None:
-            reserve = 3 * len(live.definition.steps) + 4
-        if live.state.last_seq + reserve > self.limits.max_events_per_run:
-            raise LimitExceededError("events in this run", live.state.last_seq + reserve,
-                                     self.limits.max_events_per_run, live.run_id)
 
     def _check_payload(self, value: Any, what: str) -> None:
         if value is None or value == {}:

@@ -115,11 +115,7 @@ class GroupCommitter:
         except BaseException as exc:
             self._failed(batch, {}, exc)
         else:
-            self.commits += 1
-            for rows in batch.events.values():
-                self.rows += len(rows)
-            for rejected_id in rejected:
-                poisoned[rejected_id] = LeaseLostError(rejected_id, self.owner)
+            self._written(batch, {}, rejected)
         if run_id in poisoned:
             raise poisoned[run_id]
 
@@ -172,7 +168,8 @@ class GroupCommitter:
     def _written(self, batch: WriteBatch, waiters: dict[str, list[asyncio.Future[None]]],
                  rejected: set[str]) -> None:
         self.commits += 1
-        self.rows += sum(len(rows) for rows in batch.events.values())
+        for rows in batch.events.values():
+            self.rows += len(rows)
         for run_id in rejected:
             self._poisoned[run_id] = LeaseLostError(run_id, self.owner)
         self._settle(waiters, lambda run_id: self._poisoned.get(run_id))
