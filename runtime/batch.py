@@ -12,6 +12,8 @@ stays down.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,7 +23,7 @@ from typing import Any, TypeVar
 from runtime.actions import ActionRegistry
 from runtime.clock import Clock
 from runtime.definition import SagaDefinition
-from runtime.engine import Engine, RunResult, RunSpec
+from runtime.engine import Engine, RunResult, RunSpec, time_ordered_id
 from runtime.errors import RunNotFoundError, StoreError
 from runtime.injection import Injection
 from runtime.limits import DEFAULT_LIMITS, Limits
@@ -269,10 +271,11 @@ def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,
     now = clock.now()
     store.save_definition(definition, now)
     injection = options.injection.model_dump(mode="json") if options.injection else None
+    ids = random.Random(os.urandom(16))
     for start in range(0, options.count, 1000):
         write = WriteBatch(owner="", lease_until=now)
         for index in range(start, min(start + 1000, options.count)):
-            run_id = uuid.uuid4().hex
+            run_id = time_ordered_id(ids)
             write.new_runs.append({
                 "id": run_id, "saga": definition.saga, "definition_hash": definition.content_hash,
                 "status": RunStatus.RUNNING.value, "mode": "orchestration", "origin": options.origin,

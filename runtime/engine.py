@@ -71,6 +71,13 @@ class CrashPoints(Protocol):
     def check(self, point: str, run_id: str, step: str) -> None: ...
 
 
+def time_ordered_id(rng: random.Random) -> str:
+    """A run id: 32 hex digits, the time in ms then 80 random bits (like a UUIDv7). Ids made
+    later sort later, so the log's indexes on run id take new runs at their end instead of
+    at random pages: a group commit then writes a few pages, not one per run."""
+    return f"{time.time_ns() // 1_000_000:012x}{rng.getrandbits(80):020x}"
+
+
 def runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -261,10 +268,7 @@ class Engine:
         return cached[1], cached[2]
 
     def new_run_id(self) -> str:
-        """32 hex digits: the time in ms, then 80 random bits (like a UUIDv7). Ids made later
-        sort later, so the log's indexes on run id take new runs at their end instead of at
-        random pages: a group commit then writes a few pages, not one per run."""
-        return f"{time.time_ns() // 1_000_000:012x}{self._ids.getrandbits(80):020x}"
+        return time_ordered_id(self._ids)
 
     async def resume(self, run_id: str, definition: SagaDefinition | None = None) -> RunResult:
         """Continue a run this engine's owner has claimed, from its folded events."""
