@@ -68,6 +68,9 @@ BY_KEY = {s.key: s for s in SYSTEMS}
 # (name, numerator, denominator, kind, bound): kind "min" means ratio >= bound.
 TARGETS = (
     ("c=100 durable vs DBOS (best of c=1, c=100)", "runtime-c100", "dbos-best", "min", 30.0),
+    # the same target read like for like (DBOS also with 100 concurrent workflows); the line
+    # above is the stricter reading the bench holds itself to, both are printed
+    ("c=100 durable vs DBOS at c=100 (like for like)", "runtime-c100", "dbos-c100", "min", 30.0),
     ("c=100 durable vs raw 1 txn/saga floor (b)", "runtime-c100", "sqlite-txn-per-saga",
      "min", 0.40),
     ("c=1 durable vs raw commit/event floor (c)", "runtime-c1", "sqlite-commit-per-event",
