@@ -84,7 +84,7 @@ class GroupCommitter:
             raise error
 
     def buffer(self, run_id: str, row: dict[str, Any]) -> None:
-        if run_id in self._poisoned:
+        if run_id in self._poisoned:  # = self.check(run_id), inline: called for every event
             raise self._poisoned[run_id]
         self._events.setdefault(run_id, []).append(row)
 
@@ -104,9 +104,7 @@ class GroupCommitter:
 
     def commit_now(self, run_id: str, update: RunUpdate | None = None) -> None:
         """For an ``inline`` store: write everything buffered now, on this thread."""
-        poisoned = self._poisoned
-        if run_id in poisoned:
-            raise poisoned[run_id]
+        self.check(run_id)
         if update is not None:
             self._updates[run_id] = update
         batch = self._take()
@@ -116,8 +114,7 @@ class GroupCommitter:
             self._failed(batch, {}, exc)
         else:
             self._written(batch, {}, rejected)
-        if run_id in poisoned:
-            raise poisoned[run_id]
+        self.check(run_id)
 
     def forget(self, run_id: str) -> None:
         """Drop poison and leftovers of a run the engine has finished with."""
@@ -149,8 +146,7 @@ class GroupCommitter:
             self._written(batch, waiters, rejected)
 
     def _take(self) -> WriteBatch:
-        batch = WriteBatch(self.owner, self.clock.now() + self.lease, self._new_runs, self._events,
-                           self._updates)
+        batch = WriteBatch(self.owner, self.lease_until(), self._new_runs, self._events, self._updates)
         self._new_runs, self._events, self._updates = [], {}, {}
         return batch
 
