@@ -14,6 +14,7 @@ import hashlib
 import math
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from statistics import NormalDist
 from typing import Any
@@ -72,23 +73,23 @@ class Injection(BaseModel):
         """The steps something is injected into (their action or their compensation)."""
         return frozenset({*self.fail, *self.flaky, *self.latency, *self.fail_compensation})
 
+    def rules(self) -> InjectionRules:
+        """The decisions on plain dicts: what the engine asks for every injected call (a
+        model's attribute reads cost more). Make it once per injection, not per call."""
+        return InjectionRules(self.seed, dict(self.fail), dict(self.flaky),
+                              dict(self.latency), dict(self.fail_compensation))
+
     def fails_for_good(self, run_index: int, step: str) -> bool:
-        p = self.fail.get(step, 0.0)
-        return p > 0 and deterministic_uniform(self.seed, run_index, step, "fail") < p
+        return self.rules().fails_for_good(run_index, step)
 
     def flaky_failure(self, run_index: int, step: str, attempt: int) -> bool:
-        p = self.flaky.get(step, 0.0)
-        return p > 0 and deterministic_uniform(self.seed, run_index, step, f"flaky{attempt}") < p
+        return self.rules().flaky_failure(run_index, step, attempt)
 
     def compensation_fails(self, run_index: int, step: str) -> bool:
-        p = self.fail_compensation.get(step, 0.0)
-        return p > 0 and deterministic_uniform(self.seed, run_index, step, "compfail") < p
+        return self.rules().compensation_fails(run_index, step)
 
     def latency_of(self, run_index: int, step: str, attempt: int) -> timedelta:
-        spec = self.latency.get(step)
-        if spec is None:
-            return timedelta(0)
-        return timedelta(milliseconds=spec.sample(deterministic_uniform(self.seed, run_index, step, f"lat{attempt}")))
+        return timedelta(milliseconds=self.rules().latency_ms(run_index, step, attempt))
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -125,6 +126,35 @@ class Injection(BaseModel):
                 p95 = sim.latency_p95.total_seconds() * 1000 if sim.latency_p95 else p50
                 latency[step.name] = LatencySpec(p50_ms=p50, p95_ms=max(p95, p50))
         return cls(fail=fail, flaky=flaky, fail_compensation=comp, latency=latency)
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionRules:
+    """:class:`Injection`'s decisions, each a pure function of its arguments and the seed."""
+
+    seed: int
+    fail: dict[str, float]
+    flaky: dict[str, float]
+    latency: dict[str, LatencySpec]
+    fail_compensation: dict[str, float]
+
+    def fails_for_good(self, run_index: int, step: str) -> bool:
+        p = self.fail.get(step, 0.0)
+        return p > 0 and deterministic_uniform(self.seed, run_index, step, "fail") < p
+
+    def flaky_failure(self, run_index: int, step: str, attempt: int) -> bool:
+        p = self.flaky.get(step, 0.0)
+        return p > 0 and deterministic_uniform(self.seed, run_index, step, f"flaky{attempt}") < p
+
+    def compensation_fails(self, run_index: int, step: str) -> bool:
+        p = self.fail_compensation.get(step, 0.0)
+        return p > 0 and deterministic_uniform(self.seed, run_index, step, "compfail") < p
+
+    def latency_ms(self, run_index: int, step: str, attempt: int) -> float:
+        spec = self.latency.get(step)
+        if spec is None:
+            return 0.0
+        return spec.sample(deterministic_uniform(self.seed, run_index, step, f"lat{attempt}"))
 
 
 def _split(flag: str, value: str, steps: set[str]) -> tuple[str, str]:

@@ -79,7 +79,16 @@ class RunState:
     resolved: bool = False
 
     def outputs(self) -> dict[str, Any]:
-        return {name: s.output for name, s in self.steps.items() if s.phase is StepPhase.SUCCEEDED}
+        return {name: s.output for name, s in self.steps.items() if s.phase is _SUCCEEDED}
+
+
+# Enum members read for every event, as module globals: ``StepPhase.SUCCEEDED`` is an
+# attribute lookup on the enum class (~75 ns on CPython 3.11), a global about 10 ns.
+_PENDING, _RUNNING, _SUCCEEDED = StepPhase.PENDING, StepPhase.RUNNING, StepPhase.SUCCEEDED
+_FAILED, _UNKNOWN = StepPhase.FAILED, StepPhase.UNKNOWN
+_RUN_RUNNING, _RUN_COMPENSATING = RunStatus.RUNNING, RunStatus.COMPENSATING
+_STEP_STARTED, _STEP_SUCCEEDED, _RUN_STARTED = (EventType.STEP_STARTED, EventType.STEP_SUCCEEDED,
+                                                EventType.RUN_STARTED)
 
 
 def new_state(definition: SagaDefinition) -> RunState:
@@ -98,43 +107,54 @@ _NO_DATA: dict[str, Any] = {}
 
 def apply(state: RunState, event: Event) -> None:
     """Fold one event into the state (in place)."""
-    if event.seq > state.last_seq:
-        state.last_seq = event.seq
-    kind, data = event.type, event.data or _NO_DATA
-    step = state.steps.get(event.step) if event.step else None
-    if kind is EventType.RUN_STARTED:
+    record(state, event.type, event.seq, event.step, event.attempt, event.error, event.data)
+
+
+def record(state: RunState, kind: EventType, seq: int, step_name: str | None,
+           attempt: int | None, error: str | None, data: dict[str, Any] | None) -> None:
+    """:func:`apply`, given the event's fields: the engine folds what it writes this way,
+    without an ``Event`` object per event. The one place where events change a state."""
+    if seq > state.last_seq:
+        state.last_seq = seq
+    if data is None:
+        data = _NO_DATA
+    step = state.steps.get(step_name) if step_name else None
+    # most frequent first: a step's start and success are most of every run's events
+    if kind is _STEP_STARTED:
+        if step is not None:
+            step.phase, step.attempts = _RUNNING, attempt or step.attempts + 1
+    elif kind is _STEP_SUCCEEDED:
+        if step is not None:
+            step.phase, step.output, step.error = _SUCCEEDED, data.get("output"), None
+    elif kind is _RUN_STARTED:
         state.input = data.get("input") or {}
         state.injection = data.get("injection")
         state.run_index = int(data.get("run_index") or 0)
         state.batch = data.get("batch")
-    elif step is not None and kind is EventType.STEP_STARTED:
-        step.phase, step.attempts = StepPhase.RUNNING, event.attempt or step.attempts + 1
-    elif step is not None and kind is EventType.STEP_SUCCEEDED:
-        step.phase, step.output, step.error = StepPhase.SUCCEEDED, data.get("output"), None
     elif step is not None and kind in (EventType.STEP_FAILED, EventType.STEP_TIMED_OUT):
-        step.error = event.error
+        step.error = error
         if not data.get("final"):
-            step.phase = StepPhase.PENDING
+            step.phase = _PENDING
         elif kind is EventType.STEP_TIMED_OUT:
-            step.phase = StepPhase.UNKNOWN
+            step.phase = _UNKNOWN
         else:
-            step.phase = StepPhase.FAILED
+            step.phase = _FAILED
     elif kind is EventType.RUN_COMPENSATING:
-        state.status, state.trigger_step = RunStatus.COMPENSATING, event.step
+        state.status, state.trigger_step = RunStatus.COMPENSATING, step_name
     elif step is not None and kind is EventType.COMPENSATION_STARTED:
         step.compensation = CompensationPhase.RUNNING
-        step.compensation_attempts = event.attempt or step.compensation_attempts + 1
+        step.compensation_attempts = attempt or step.compensation_attempts + 1
     elif step is not None and kind is EventType.COMPENSATION_SUCCEEDED:
         step.compensation, step.error = CompensationPhase.SUCCEEDED, None
     elif step is not None and kind is EventType.COMPENSATION_FAILED:
-        step.error = event.error
+        step.error = error
         step.compensation = CompensationPhase.FAILED if data.get("final") else CompensationPhase.NONE
     elif kind is EventType.RUN_COMPLETED:
         state.status = RunStatus.COMPLETED
     elif kind is EventType.RUN_COMPENSATED:
         state.status = RunStatus.COMPENSATED
     elif kind is EventType.RUN_FAILED:
-        state.status, state.failed_step = RunStatus.FAILED, event.step
+        state.status, state.failed_step = RunStatus.FAILED, step_name
     elif kind is EventType.MANUAL_ACTION:
         _apply_manual(state, data)
 
@@ -189,6 +209,8 @@ class Finish:
 
 
 Decision = StartSteps | Wait | TurnToCompensating | CompensateSteps | Finish
+_WAIT = Wait()
+_COMPLETED = Finish(RunStatus.COMPLETED)
 
 
 class Planner:
@@ -210,13 +232,16 @@ class Planner:
         self.compensable = frozenset(s.name for s in definition.steps
                                      if s.compensation and s.kind is StepKind.COMPENSATABLE)
         self.continue_on_error = definition.defaults.compensation.continue_on_error
+        # decisions are immutable: one object per distinct value, not one per call
+        self._starts: dict[tuple[str, ...], StartSteps] = {}
+        self._undos: dict[tuple[str, ...], CompensateSteps] = {}
 
     def decide(self, state: RunState, in_flight: frozenset[str] = frozenset()) -> Decision:
         """The next move. ``in_flight``: steps (or compensations) the engine runs now; a
         RUNNING step not in flight is one whose outcome a crash left unknown."""
-        if state.status is RunStatus.RUNNING:
+        if state.status is _RUN_RUNNING:
             return self._forward(state, in_flight)
-        if state.status is RunStatus.COMPENSATING:
+        if state.status is _RUN_COMPENSATING:
             return self._compensation(state, in_flight)
         return Finish(state.status, state.failed_step)
 
@@ -224,8 +249,8 @@ class Planner:
         """Steps to undo: compensatable steps whose action succeeded or whose outcome is
         unknown (started without a recorded outcome, or timed out for good)."""
         return [n for n in self.order if n in self.compensable
-                and state.steps[n].phase in (StepPhase.SUCCEEDED, StepPhase.RUNNING,
-                                             StepPhase.UNKNOWN)]
+                and state.steps[n].phase in (_SUCCEEDED, _RUNNING,
+                                             _UNKNOWN)]
 
     def _forward(self, state: RunState, in_flight: frozenset[str]) -> Decision:
         # one pass in definition order (this runs once per step outcome: keep it cheap)
@@ -235,25 +260,31 @@ class Planner:
         for name in self.order:
             step = steps[name]
             phase = step.phase
-            if phase is StepPhase.SUCCEEDED:
+            if phase is _SUCCEEDED:
                 continue
             done = False
-            if phase is StepPhase.FAILED or phase is StepPhase.UNKNOWN:
+            if phase is _FAILED or phase is _UNKNOWN:
                 if in_flight:
-                    return Wait()
+                    return _WAIT
                 if self.kinds[name] is StepKind.RETRIABLE:
                     return Finish(RunStatus.FAILED, name, "forward_step_failed", step.error)
                 return TurnToCompensating(name, step.error)
             if name in in_flight:
                 continue
             for dep in self.deps[name]:
-                if steps[dep].phase is not StepPhase.SUCCEEDED:
+                if steps[dep].phase is not _SUCCEEDED:
                     break
             else:
                 ready.append(name)
         if done:
-            return Finish(RunStatus.COMPLETED)
-        return StartSteps(tuple(ready)) if ready else Wait()
+            return _COMPLETED
+        if not ready:
+            return _WAIT
+        key = tuple(ready)
+        start = self._starts.get(key)
+        if start is None:
+            start = self._starts[key] = StartSteps(key)
+        return start
 
     def _compensation(self, state: RunState, in_flight: frozenset[str]) -> Decision:
         steps = state.steps
@@ -261,7 +292,7 @@ class Planner:
         failed = [n for n in candidates if steps[n].compensation is CompensationPhase.FAILED]
         if failed and not self.continue_on_error:
             if in_flight:
-                return Wait()
+                return _WAIT
             return Finish(RunStatus.FAILED, failed[0], "compensation_failed", steps[failed[0]].error)
         remaining = [n for n in candidates
                      if steps[n].compensation not in (CompensationPhase.SUCCEEDED,
@@ -274,4 +305,9 @@ class Planner:
         pending = set(remaining)
         ready = tuple(n for n in remaining
                       if n not in in_flight and not (self.descendants[n] & pending))
-        return CompensateSteps(ready) if ready else Wait()
+        if not ready:
+            return _WAIT
+        undo = self._undos.get(ready)
+        if undo is None:
+            undo = self._undos[ready] = CompensateSteps(ready)
+        return undo

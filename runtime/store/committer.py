@@ -104,7 +104,8 @@ class GroupCommitter:
 
     def commit_now(self, run_id: str, update: RunUpdate | None = None) -> None:
         """For an ``inline`` store: write everything buffered now, on this thread."""
-        self.check(run_id)
+        if run_id in self._poisoned:
+            raise self._poisoned[run_id]
         if update is not None:
             self._updates[run_id] = update
         batch = self._take()
@@ -113,8 +114,9 @@ class GroupCommitter:
         except BaseException as exc:
             self._failed(batch, {}, exc)
         else:
-            self._written(batch, {}, rejected)
-        self.check(run_id)
+            self._count(batch, rejected)
+        if run_id in self._poisoned:
+            raise self._poisoned[run_id]
 
     def forget(self, run_id: str) -> None:
         """Drop poison and leftovers of a run the engine has finished with."""
@@ -163,12 +165,16 @@ class GroupCommitter:
 
     def _written(self, batch: WriteBatch, waiters: dict[str, list[asyncio.Future[None]]],
                  rejected: set[str]) -> None:
+        self._count(batch, rejected)
+        self._settle(waiters, lambda run_id: self._poisoned.get(run_id))
+
+    def _count(self, batch: WriteBatch, rejected: set[str]) -> None:
+        """A batch is written: count it, and poison the runs whose lease fence failed."""
         self.commits += 1
         for rows in batch.events.values():
             self.rows += len(rows)
         for run_id in rejected:
             self._poisoned[run_id] = LeaseLostError(run_id, self.owner)
-        self._settle(waiters, lambda run_id: self._poisoned.get(run_id))
 
     @staticmethod
     def _settle(waiters: dict[str, list[asyncio.Future[None]]], error_of: Any) -> None:

@@ -85,7 +85,7 @@ class MemoryEventStore:
         """Apply a group commit all or nothing; return the run ids whose writes were rejected
         because ``batch.owner`` no longer holds their lease. (Hot: the group committer calls
         it for every flush of every run.)"""
-        runs, all_events, updates, owner = self._runs, self._events, batch.updates, batch.owner
+        runs, all_events, owner = self._runs, self._events, batch.owner
         rejected: set[str] = set()
         with self._lock:
             new: dict[str, Row] = {}
@@ -96,39 +96,38 @@ class MemoryEventStore:
                 if row["definition_hash"] not in self._definitions:
                     raise StoreError("append", "FOREIGN KEY constraint failed")
                 new[run_id] = _RUN_DEFAULTS | row
-            owned: list[tuple[Row, RunUpdate]] = []
-            for run_id in (*batch.events, *updates) if updates else batch.events:
-                run = new.get(run_id)
-                if run is None:  # written before: fenced by its lease
+            appended: list[tuple[dict[int, Row], list[Row]]] = []
+            for run_id, rows in batch.events.items():
+                run = new.get(run_id) if new else None
+                if run is None:  # written before: fenced by its lease (an unknown run too)
                     run = runs.get(run_id)
                     if run is None or run["owner"] != owner:
                         rejected.add(run_id)
                         continue
-                update = updates.get(run_id)
-                if update is not None:
-                    owned.append((run, update))
-            appended: list[tuple[dict[int, Row], list[Row]]] = []
-            for run_id, rows in batch.events.items():
-                if run_id in rejected or not rows:
+                if not rows:
                     continue
-                if run_id not in runs and run_id not in new:
-                    raise StoreError("append", "FOREIGN KEY constraint failed")
                 existing = all_events.get(run_id)
                 if existing is None:
                     existing = all_events[run_id] = {}  # left empty if the batch fails: harmless
-                seen: set[int] = set()
                 for row in rows:
-                    seq = row["seq"]
                     if row["run_id"] != run_id:
                         raise StoreError("append", f"an event row of another run is filed under {run_id}")
-                    if seq in existing or seq in seen:
+                    if row["seq"] in existing:
                         raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
-                    seen.add(seq)
+                if len(rows) > 1 and len({row["seq"] for row in rows}) != len(rows):
+                    raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
                 appended.append((existing, rows))
+            owned: list[tuple[Row, RunUpdate]] = []
+            for run_id, update in batch.updates.items():
+                run = new.get(run_id) or runs.get(run_id)
+                if run_id in rejected or run is None or (run_id not in new and run["owner"] != owner):
+                    rejected.add(run_id)
+                    continue
+                owned.append((run, update))
             # checked: from here on nothing fails, so the batch is applied whole
             if new:
                 runs.update(new)
-            for run, update in owned:  # a run in both events and updates is set twice: same values
+            for run, update in owned:
                 if update.status in TERMINAL_STATUSES:
                     run["lease_expires_at"] = run["owner"] = None
                 else:

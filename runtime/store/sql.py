@@ -60,7 +60,7 @@ class RunUpdate:
     duration_ms: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class WriteBatch:
     """Everything one group commit writes: new runs, events by run, run updates."""
 
