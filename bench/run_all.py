@@ -59,9 +59,11 @@ SYSTEMS = (
     System("dbos-c1", "e1  DBOS 3.4 SQLite, c=1", "dbos", 1, "dbos_runs", True),
     System("dbos-c100", "e100 DBOS 3.4 SQLite, c=100", "dbos", 100, "dbos_runs", True),
     System("saga-py", "f   saga-py (memory)", "saga-py", 1, "memory_runs", True),
+    # the in-memory systems all do --memory-runs runs, so start-up weighs alike on each side
     System("runtime-memory", "g   runtime, memory store, c=100", "runtime-memory", 100,
-           "runs", False),
-    System("runtime-null", "g0  runtime, null store, c=100", "runtime-null", 100, "runs", False),
+           "memory_runs", False),
+    System("runtime-null", "g0  runtime, null store, c=100", "runtime-null", 100, "memory_runs",
+           False),
 )
 BY_KEY = {s.key: s for s in SYSTEMS}
 
@@ -283,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dbos-runs", type=int, default=300,
                         help="runs for DBOS, ~50 sagas/s here (300)")
     parser.add_argument("--memory-runs", type=int, default=50_000,
-                        help="runs for saga-py, which does ~100k sagas/s (50000)")
+                        help="runs for the in-memory systems: saga-py, runtime-memory, "
+                        "runtime-null (50000)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated systems (default: all)")
     parser.add_argument("--skip", help="comma-separated systems to leave out")

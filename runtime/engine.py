@@ -265,7 +265,7 @@ class Engine:
         run_id = spec.run_id or self.new_run_id()
         now = self.clock.now()
         plan = self._injection(injection) if injection is not None else None
-        live = _LiveRun(run_id, compiled, new_state(compiled.definition), plan, now,
+        live = _LiveRun(run_id, compiled, new_state(compiled.planner), plan, now,
                         self.clock.monotonic(), plan.touched if plan is not None else _NONE)
         self.committer.buffer_new_run({
             "id": run_id, "saga": compiled.saga, "definition_hash": compiled.content_hash,

@@ -7,9 +7,10 @@
 
 For tests, embedding and benchmarks: nothing survives the process, so it is no use for crash
 recovery across processes. One lock guards everything; :meth:`write` is cheap enough for the
-group committer to call on the event loop thread (``inline_writes``). Rows are kept as given
-(callers must not change them afterwards) and are copied, JSON-normalised and UTC-converted
-when read, as the SQL store returns them.
+group committer to call on the event loop thread (``inline_writes``). Events are kept as
+tuples of plain values with JSON columns as text, as a SQL store keeps them (and so that the
+garbage collector need not walk them); reads decode them and convert times to UTC, as the
+SQL store returns them.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class MemoryEventStore:
         self._lock = threading.Lock()
         self._definitions: dict[str, Row] = {}
         self._runs: dict[str, Row] = {}
-        self._events: dict[str, dict[int, Row]] = {}  # run id -> seq -> row
+        self._events: dict[str, tuple[Stored, ...]] = {}  # run id -> its events by seq
 
     def close(self) -> None:
         pass
@@ -85,6 +86,10 @@ class MemoryEventStore:
         """Apply a group commit all or nothing; return the run ids whose writes were rejected
         because ``batch.owner`` no longer holds their lease. (Hot: the group committer calls
         it for every flush of every run.)"""
+        if len(batch.events) == 1 and not batch.new_runs and not batch.updates:
+            rejected = self._append_one(batch)  # the usual flush: one run's new events
+            if rejected is not None:
+                return rejected
         runs, all_events, owner = self._runs, self._events, batch.owner
         rejected: set[str] = set()
         with self._lock:
@@ -95,8 +100,8 @@ class MemoryEventStore:
                     raise StoreError("append", "UNIQUE constraint failed: run.id")
                 if row["definition_hash"] not in self._definitions:
                     raise StoreError("append", "FOREIGN KEY constraint failed")
-                new[run_id] = _RUN_DEFAULTS | row
-            appended: list[tuple[dict[int, Row], list[Row]]] = []
+                new[run_id] = _run_in(row)
+            appended: list[tuple[str, tuple[Stored, ...]]] = []
             for run_id, rows in batch.events.items():
                 run = new.get(run_id) if new else None
                 if run is None:  # written before: fenced by its lease (an unknown run too)
@@ -106,17 +111,14 @@ class MemoryEventStore:
                         continue
                 if not rows:
                     continue
-                existing = all_events.get(run_id)
-                if existing is None:
-                    existing = all_events[run_id] = {}  # left empty if the batch fails: harmless
+                existing = {event[0] for event in all_events.get(run_id, ())}
                 for row in rows:
                     if row["run_id"] != run_id:
                         raise StoreError("append", f"an event row of another run is filed under {run_id}")
                     if row["seq"] in existing:
                         raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
-                if len(rows) > 1 and len({row["seq"] for row in rows}) != len(rows):
-                    raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
-                appended.append((existing, rows))
+                    existing.add(row["seq"])
+                appended.append((run_id, tuple(_stored(row) for row in rows)))
             owned: list[tuple[Row, RunUpdate]] = []
             for run_id, update in batch.updates.items():
                 run = new.get(run_id) or runs.get(run_id)
@@ -138,10 +140,29 @@ class MemoryEventStore:
                     run["ended_at"] = update.ended_at
                 if update.duration_ms is not None:
                     run["duration_ms"] = update.duration_ms
-            for existing, rows in appended:
-                for row in rows:
-                    existing[row["seq"]] = row
+            for run_id, stored in appended:
+                all_events[run_id] = tuple(sorted(all_events.get(run_id, ()) + stored))
         return rejected
+
+    def _append_one(self, batch: WriteBatch) -> set[str] | None:
+        """:meth:`write` for a batch of one run's events in ascending ``seq``, checked and
+        applied in one pass; None (nothing done) for anything else: the general path decides."""
+        ((run_id, rows),) = batch.events.items()
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run["owner"] != batch.owner:
+                return {run_id}
+            existing = self._events.get(run_id)
+            if not existing or not rows:
+                return None
+            last = existing[-1][0]
+            for row in rows:
+                seq = row["seq"]
+                if seq <= last or row["run_id"] != run_id:
+                    return None
+                last = seq
+            self._events[run_id] = existing + tuple(_stored(row) for row in rows)
+        return set()
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, *,
               limit: int = 1000, run_ids: Iterable[str] | None = None,
@@ -185,10 +206,10 @@ class MemoryEventStore:
             events = self._events.get(run_id)
             if not events:
                 raise RunNotFoundError(run_id)
-            seq = max(events) + 1
-            events[seq] = {"run_id": run_id, "seq": seq, "ts": now, "type": EventType.MANUAL_ACTION.value,
-                           "step": step, "attempt": None, "duration_ms": None, "error_type": None,
-                           "error": None, "data": {"action": action, "by": by, "note": note}}
+            seq = events[-1][0] + 1
+            self._events[run_id] = events + (_stored({"run_id": run_id, "seq": seq, "ts": now,
+                                   "type": EventType.MANUAL_ACTION.value, "step": step,
+                                   "data": {"action": action, "by": by, "note": note}}),)
             if status is not None:
                 self._runs[run_id].update(status=status, ended_at=None, duration_ms=None, owner=None,
                                           lease_expires_at=None)
@@ -202,8 +223,7 @@ class MemoryEventStore:
                 raise RunNotFoundError(run_id)
             record = RunRecord(**_run_out(run))
             if with_events:
-                rows = self._events.get(run_id, {})
-                record.events = [_event(rows[seq]) for seq in sorted(rows)]
+                record.events = [_event(event) for event in self._events.get(run_id, ())]
         return record
 
     def find_run(self, part: str) -> str:
@@ -255,18 +275,43 @@ def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo is not None else value
 
 
-def _json(value: Any) -> Any:
-    """A copy as a JSON column gives it back (lists for tuples, string keys)."""
-    return None if value is None else json.loads(json.dumps(value))
+# What is kept: plain values only, JSON columns as text (as a SQL store keeps them). Then the
+# garbage collector stops tracking the kept rows (tuples and dicts of plain values), so
+# full collections don't walk a million events (a dict holding dicts stays tracked forever).
+Stored = tuple[int, Any, str, str | None, int | None, float | None, str | None, str | None, str | None]
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _stored(row: Row) -> Stored:
+    """An event row as kept: (seq, ts, type, step, attempt, duration_ms, error_type, error,
+    data as JSON text)."""
+    data = row.get("data")
+    try:
+        text = None if data is None else _dumps(data)
+    except (TypeError, ValueError) as exc:
+        raise StoreError("append", f"event data is not JSON: {exc}") from None
+    return (row["seq"], row["ts"], row["type"], row.get("step"), row.get("attempt"),
+            row.get("duration_ms"), row.get("error_type"), row.get("error"), text)
+
+
+def _run_in(row: Row) -> Row:
+    """A run row as kept: plain values only (built that way, so the collector never tracks it)."""
+    try:
+        text = _dumps(row.get("input") or {})
+    except (TypeError, ValueError) as exc:
+        raise StoreError("append", f"run input is not JSON: {exc}") from None
+    return {column: text if column == "input" else row.get(column, _RUN_DEFAULTS.get(column))
+            for column in _RUN_COLUMNS}
 
 
 def _run_out(run: Row) -> Row:
     row = {column: _utc(run[column]) for column in _RUN_COLUMNS}
-    row["input"] = _json(row["input"])
+    row["input"] = json.loads(row["input"])
     return row
 
 
-def _event(row: Row) -> Event:
-    return Event(type=EventType(row["type"]), seq=row["seq"], ts=_utc(row["ts"]), step=row.get("step"),
-                 attempt=row.get("attempt"), duration_ms=row.get("duration_ms"),
-                 error_type=row.get("error_type"), error=row.get("error"), data=_json(row.get("data")))
+def _event(stored: Stored) -> Event:
+    seq, ts, type_, step, attempt, duration_ms, error_type, error, data = stored
+    return Event(type=EventType(type_), seq=seq, ts=_utc(ts), step=step, attempt=attempt,
+                 duration_ms=duration_ms, error_type=error_type, error=error,
+                 data=None if data is None else json.loads(data))

@@ -104,9 +104,9 @@ class EventRow(SQLModel, table=True):
     __tablename__ = "event"
     __table_args__ = (
         UniqueConstraint("run_id", "seq", name="uq_event_run_seq"),
-        Index("ix_event_type_ts", "type", "ts"),
         Index("ix_event_type_step_duration", "type", "step", "duration_ms", "attempt", "run_id"),
-        Index("ix_event_ts", "ts"),
+        # no index on ts: nothing reads events by time (runs are found by their start), and
+        # each index is paid for by every append (two on ts cost a group commit ~15%)
     )
 
     id: int | None = Field(default=None, primary_key=True)
