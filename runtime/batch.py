@@ -264,7 +264,7 @@ def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,
     """Write ``options.count`` runs (``run_started`` only, no owner) for workers to take with
     ``saga resume``: the way several runners share one batch. Returns the batch id."""
     from runtime.clock import SystemClock
-    from runtime.store.sql import WriteBatch
+    from runtime.store.sql import WriteBatch, event_row
 
     clock = clock or SystemClock()
     batch_id = options.batch_id or uuid.uuid4().hex[:12]
@@ -281,10 +281,9 @@ def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,
                 "status": RunStatus.RUNNING.value, "mode": "orchestration", "origin": options.origin,
                 "batch": batch_id, "input": dict(options.input), "started_at": now,
                 "ended_at": None, "duration_ms": None, "owner": None, "lease_expires_at": now})
-            write.events[run_id] = [{
-                "run_id": run_id, "seq": 1, "ts": now, "type": "run_started", "step": None,
-                "attempt": None, "duration_ms": None, "error_type": None, "error": None,
-                "data": {"input": dict(options.input), "run_index": index, "batch": batch_id,
-                         "injection": injection}}]
+            write.events[run_id] = [event_row(
+                run_id, 1, now, "run_started",
+                data={"input": dict(options.input), "run_index": index, "batch": batch_id,
+                      "injection": injection})]
         store.write(write)
     return batch_id

@@ -509,10 +509,9 @@ class Engine:
         into the run's state (``record``: the same fold recovery uses)."""
         state = live.state
         seq = state.last_seq + 1
-        self.committer.buffer(live.run_id, {
-            "run_id": live.run_id, "seq": seq, "ts": self.clock.now(), "type": _TYPE_TEXT[kind],
-            "step": step, "attempt": attempt, "duration_ms": duration_ms,
-            "error_type": error_type, "error": error, "data": data})
+        self.committer.buffer(live.run_id, (  # an EventRow
+            live.run_id, seq, self.clock.now(), _TYPE_TEXT[kind], step, attempt, duration_ms,
+            error_type, error, data))
         live.dirty = True
         record(state, kind, seq, step, attempt, error, data)
 

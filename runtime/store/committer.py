@@ -30,7 +30,7 @@ from typing import Any
 from runtime.clock import Clock
 from runtime.errors import LeaseLostError, SagaError, StoreError
 from runtime.store import Store
-from runtime.store.sql import RunUpdate, WriteBatch
+from runtime.store.sql import EventRow, RunUpdate, WriteBatch
 
 
 _LEASE_REUSE = 0.01  # seconds
@@ -47,7 +47,7 @@ class GroupCommitter:
         self.write_on_loop: bool = bool(getattr(store, "is_sqlite", False))
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="saga-commit")
         self._new_runs: list[dict[str, Any]] = []
-        self._events: dict[str, list[dict[str, Any]]] = {}
+        self._events: dict[str, list[EventRow]] = {}
         self._updates: dict[str, RunUpdate] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._poisoned: dict[str, SagaError] = {}
@@ -93,7 +93,7 @@ class GroupCommitter:
         if error is not None:
             raise error
 
-    def buffer(self, run_id: str, row: dict[str, Any]) -> None:
+    def buffer(self, run_id: str, row: EventRow) -> None:
         if run_id in self._poisoned:  # = self.check(run_id), inline: called for every event
             raise self._poisoned[run_id]
         rows = self._events.get(run_id)

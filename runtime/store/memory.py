@@ -26,7 +26,7 @@ from runtime.clock import SystemClock
 from runtime.definition import SagaDefinition
 from runtime.errors import RunNotFoundError, StoreError
 from runtime.planner import Event
-from runtime.store.sql import UNFINISHED, RunRecord, RunUpdate, WriteBatch
+from runtime.store.sql import UNFINISHED, EventRow, RunRecord, RunUpdate, WriteBatch, event_row
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin
 
 Row = dict[str, Any]
@@ -101,7 +101,7 @@ class MemoryEventStore:
                 if row["definition_hash"] not in self._definitions:
                     raise StoreError("append", "FOREIGN KEY constraint failed")
                 new[run_id] = _run_in(row)
-            appended: list[tuple[str, tuple[Stored, ...]]] = []
+            appended: list[tuple[str, tuple[Stored, ...], bool]] = []
             for run_id, rows in batch.events.items():
                 run = new.get(run_id) if new else None
                 if run is None:  # written before: fenced by its lease (an unknown run too)
@@ -111,14 +111,20 @@ class MemoryEventStore:
                         continue
                 if not rows:
                     continue
-                existing = {event[0] for event in all_events.get(run_id, ())}
+                kept = all_events.get(run_id, ())
+                last, in_order = kept[-1][1] if kept else 0, True
                 for row in rows:
-                    if row["run_id"] != run_id:
+                    if row[0] != run_id:
                         raise StoreError("append", f"an event row of another run is filed under {run_id}")
-                    if row["seq"] in existing:
-                        raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
-                    existing.add(row["seq"])
-                appended.append((run_id, tuple(_stored(row) for row in rows)))
+                    in_order = in_order and row[1] > last
+                    last = row[1]
+                if not in_order:  # the usual case (new seqs after the kept ones) needs no set
+                    seen = {event[1] for event in kept}
+                    for row in rows:
+                        if row[1] in seen:
+                            raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
+                        seen.add(row[1])
+                appended.append((run_id, kept + tuple(_stored(row) for row in rows), in_order))
             owned: list[tuple[Row, RunUpdate]] = []
             for run_id, update in batch.updates.items():
                 run = new.get(run_id) or runs.get(run_id)
@@ -140,8 +146,8 @@ class MemoryEventStore:
                     run["ended_at"] = update.ended_at
                 if update.duration_ms is not None:
                     run["duration_ms"] = update.duration_ms
-            for run_id, stored in appended:
-                all_events[run_id] = tuple(sorted(all_events.get(run_id, ()) + stored))
+            for run_id, events, in_order in appended:
+                all_events[run_id] = events if in_order else tuple(sorted(events, key=_by_seq))
         return rejected
 
     def _append_one(self, batch: WriteBatch) -> set[str] | None:
@@ -155,10 +161,10 @@ class MemoryEventStore:
             existing = self._events.get(run_id)
             if not existing or not rows:
                 return None
-            last = existing[-1][0]
+            last = existing[-1][1]
             for row in rows:
-                seq = row["seq"]
-                if seq <= last or row["run_id"] != run_id:
+                seq = row[1]
+                if seq <= last or row[0] != run_id:
                     return None
                 last = seq
             self._events[run_id] = existing + tuple(_stored(row) for row in rows)
@@ -206,10 +212,10 @@ class MemoryEventStore:
             events = self._events.get(run_id)
             if not events:
                 raise RunNotFoundError(run_id)
-            seq = events[-1][0] + 1
-            self._events[run_id] = events + (_stored({"run_id": run_id, "seq": seq, "ts": now,
-                                   "type": EventType.MANUAL_ACTION.value, "step": step,
-                                   "data": {"action": action, "by": by, "note": note}}),)
+            seq = events[-1][1] + 1
+            self._events[run_id] = events + (_stored(event_row(
+                run_id, seq, now, EventType.MANUAL_ACTION.value, step,
+                data={"action": action, "by": by, "note": note})),)
             if status is not None:
                 self._runs[run_id].update(status=status, ended_at=None, duration_ms=None, owner=None,
                                           lease_expires_at=None)
@@ -278,20 +284,23 @@ def _utc(value: Any) -> Any:
 # What is kept: plain values only, JSON columns as text (as a SQL store keeps them). Then the
 # garbage collector stops tracking the kept rows (tuples and dicts of plain values), so
 # full collections don't walk a million events (a dict holding dicts stays tracked forever).
-Stored = tuple[int, Any, str, str | None, int | None, float | None, str | None, str | None, str | None]
+Stored = tuple[str, int, Any, str, str | None, int | None, float | None, str | None, str | None,
+               str | None]  # an EventRow with ``data`` as JSON text
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _stored(row: Row) -> Stored:
-    """An event row as kept: (seq, ts, type, step, attempt, duration_ms, error_type, error,
-    data as JSON text)."""
-    data = row.get("data")
+def _stored(row: EventRow) -> Stored:
+    data = row[9]
+    if data is None:
+        return row  # type: ignore[return-value]  # nothing to convert: kept as given
     try:
-        text = None if data is None else _dumps(data)
+        return (*row[:9], _dumps(data))
     except (TypeError, ValueError) as exc:
         raise StoreError("append", f"event data is not JSON: {exc}") from None
-    return (row["seq"], row["ts"], row["type"], row.get("step"), row.get("attempt"),
-            row.get("duration_ms"), row.get("error_type"), row.get("error"), text)
+
+
+def _by_seq(event: Stored) -> int:
+    return event[1]
 
 
 def _run_in(row: Row) -> Row:
@@ -311,7 +320,7 @@ def _run_out(run: Row) -> Row:
 
 
 def _event(stored: Stored) -> Event:
-    seq, ts, type_, step, attempt, duration_ms, error_type, error, data = stored
+    _, seq, ts, type_, step, attempt, duration_ms, error_type, error, data = stored
     return Event(type=EventType(type_), seq=seq, ts=_utc(ts), step=step, attempt=attempt,
                  duration_ms=duration_ms, error_type=error_type, error=error,
                  data=None if data is None else json.loads(data))

@@ -60,6 +60,23 @@ class RunUpdate:
     duration_ms: float | None = None
 
 
+# An event row as the engine buffers it and the stores write it: a plain tuple in the event
+# table's column order (a tuple costs a fifth of a dict to build, and the engine builds ten
+# per saga). ``data`` is a JSON-able dict or None.
+EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "step", "attempt", "duration_ms", "error_type",
+                 "error", "data")
+EventRow = tuple[str, int, datetime, str, "str | None", "int | None", "float | None", "str | None",
+                 "str | None", "dict[str, Any] | None"]
+
+
+def event_row(run_id: str, seq: int, ts: datetime, type: str, step: str | None = None,
+              attempt: int | None = None, duration_ms: float | None = None,
+              error_type: str | None = None, error: str | None = None,
+              data: dict[str, Any] | None = None) -> EventRow:
+    """An :data:`EventRow` by column name (for code off the hot path, and tests)."""
+    return (run_id, seq, ts, type, step, attempt, duration_ms, error_type, error, data)
+
+
 @dataclass(slots=True)
 class WriteBatch:
     """Everything one group commit writes: new runs, events by run, run updates."""
@@ -67,7 +84,7 @@ class WriteBatch:
     owner: str
     lease_until: datetime
     new_runs: list[dict[str, Any]] = field(default_factory=list)
-    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    events: dict[str, list[EventRow]] = field(default_factory=dict)
     updates: dict[str, RunUpdate] = field(default_factory=dict)
 
     def run_ids(self) -> set[str]:
@@ -280,7 +297,7 @@ class EventStore:
             # the hot path: the same rows SQLAlchemy's types would write, converted once here
             conn.exec_driver_sql(_SQLITE_EVENT_INSERT, [_sqlite_event(row) for row in rows])
         elif rows:
-            conn.execute(event_table.insert(), rows)
+            conn.execute(event_table.insert(), [dict(zip(EVENT_COLUMNS, row)) for row in rows])
         return rejected
 
     def _owned(self, conn: Connection, owner: str, run_ids: Sequence[str]) -> set[str]:
@@ -455,11 +472,10 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")
 
 
-def _sqlite_event(row: dict[str, Any]) -> tuple[Any, ...]:
+def _sqlite_event(row: EventRow) -> tuple[Any, ...]:
     """An event row as SQLAlchemy stores it on SQLite: UTC text time, JSON text (or NULL)."""
-    data = row["data"]
-    return (row["run_id"], row["seq"], _sqlite_time(row["ts"]), row["type"],
-            row["step"], row["attempt"], row["duration_ms"], row["error_type"], row["error"],
+    run_id, seq, ts, type_, step, attempt, duration_ms, error_type, error, data = row
+    return (run_id, seq, _sqlite_time(ts), type_, step, attempt, duration_ms, error_type, error,
             None if data is None else json.dumps(data))
 
 

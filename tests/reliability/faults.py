@@ -50,7 +50,7 @@ class CrashInCommit(EventStore):
     def _write_txn_body(self, conn: Connection, batch: WriteBatch) -> set[str]:
         rejected = super()._write_txn_body(conn, batch)
         rows = [r for rows in batch.events.values() for r in rows]
-        if not self.fired and any(r["type"] == self.outcome and r["step"] == self.step for r in rows):
+        if not self.fired and any(r[3] == self.outcome and r[4] == self.step for r in rows):  # type, step
             self.fired = True
             raise SimulatedCrash(f"in commit of {self.outcome}@{self.step}")
         return rejected

@@ -18,7 +18,8 @@ from runtime.errors import RunNotFoundError, SagaError, StoreError
 from runtime.injection import Injection
 from runtime.loading import load_definition
 from runtime.store.memory import MemoryEventStore
-from runtime.store.sql import EventStore, RunUpdate, WriteBatch, sqlite_url
+from runtime.store.sql import EventRow, EventStore, RunUpdate, WriteBatch, sqlite_url
+from runtime.store.sql import event_row as make_event_row
 from runtime.store.tables import EventType, RunStatus
 
 from ..conftest import SAMPLES
@@ -71,12 +72,12 @@ def run_row(run_id: str, start: float = 0, *, owner: str | None = "a", lease: fl
             "lease_expires_at": None if lease is None else at(lease)} | extra
 
 
-def event_row(run_id: str, seq: int, type: str = "step_started", **extra: Any) -> dict[str, Any]:
-    return {"run_id": run_id, "seq": seq, "ts": at(seq), "type": type, "step": "reserve_seat",
-            "attempt": 1, "duration_ms": None, "error_type": None, "error": None, "data": None} | extra
+def event_row(run_id: str, seq: int, type: str = "step_started", **extra: Any) -> EventRow:
+    fields: dict[str, Any] = {"step": "reserve_seat", "attempt": 1} | extra
+    return make_event_row(run_id, seq, at(seq), type, **fields)
 
 
-def started(run_id: str) -> dict[str, Any]:
+def started(run_id: str) -> EventRow:
     return event_row(run_id, 1, "run_started", step=None, attempt=None, data={"input": {}, "t": (1, 2)})
 
 

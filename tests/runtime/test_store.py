@@ -14,7 +14,7 @@ from runtime.clock import ManualClock
 from runtime.errors import RunNotFoundError, StoreError
 from runtime.injection import Injection
 from runtime.loading import load_definition
-from runtime.store.sql import EventStore, WriteBatch
+from runtime.store.sql import EventStore, WriteBatch, event_row
 
 from ..conftest import SAMPLES
 
@@ -49,9 +49,7 @@ def test_seq_is_unique_per_run(db_url: str) -> None:
         enqueue(FLIGHT, store, BatchOptions(count=1, origin="test"), clock=ManualClock(NOW))
         run_id = store.list_runs()[0]["id"]
         assert store.claim("me", NOW, NOW + timedelta(seconds=30)) == [run_id]
-        duplicate = WriteBatch("me", NOW, events={run_id: [{
-            "run_id": run_id, "seq": 1, "ts": NOW, "type": "manual_action", "step": None,
-            "attempt": None, "duration_ms": None, "error_type": None, "error": None, "data": None}]})
+        duplicate = WriteBatch("me", NOW, events={run_id: [event_row(run_id, 1, NOW, "manual_action")]})
         with pytest.raises(StoreError):
             store.write(duplicate)
         assert len(store.load_run(run_id).events) == 1
@@ -64,12 +62,11 @@ def test_writes_of_a_runner_without_the_lease_are_rejected(db_url: str) -> None:
         assert sorted(store.claim("a", NOW, NOW + timedelta(seconds=30))) == ids
         assert store.claim("b", NOW + timedelta(seconds=10), NOW + timedelta(seconds=40)) == []
         assert sorted(store.claim("b", NOW + timedelta(seconds=31), NOW + timedelta(seconds=60))) == ids
-        row = {"seq": 2, "ts": NOW, "type": "step_started", "step": "reserve_seat", "attempt": 1,
-               "duration_ms": None, "error_type": None, "error": None, "data": None}
-        rejected = store.write(WriteBatch("a", NOW, events={ids[0]: [row | {"run_id": ids[0]}]}))
+        row = event_row(ids[0], 2, NOW, "step_started", "reserve_seat", 1)
+        rejected = store.write(WriteBatch("a", NOW, events={ids[0]: [row]}))
         assert rejected == {ids[0]}
         assert len(store.load_run(ids[0]).events) == 1
-        assert store.write(WriteBatch("b", NOW, events={ids[0]: [row | {"run_id": ids[0]}]})) == set()
+        assert store.write(WriteBatch("b", NOW, events={ids[0]: [row]})) == set()
         assert store.renew("a", ids, NOW) == set(ids)
 
 
