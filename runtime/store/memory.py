@@ -26,7 +26,7 @@ from runtime.clock import SystemClock
 from runtime.definition import SagaDefinition
 from runtime.errors import RunNotFoundError, StoreError
 from runtime.planner import Event
-from runtime.store.sql import UNFINISHED, EventRow, RunRecord, RunUpdate, WriteBatch, event_row
+from runtime.store.sql import UNFINISHED, EventRow, RunRecord, RunUpdate, WriteBatch, event_row, json_text
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin
 
 Row = dict[str, Any]
@@ -286,7 +286,6 @@ def _utc(value: Any) -> Any:
 # full collections don't walk a million events (a dict holding dicts stays tracked forever).
 Stored = tuple[str, int, Any, str, str | None, int | None, float | None, str | None, str | None,
                str | None]  # an EventRow with ``data`` as JSON text
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _stored(row: EventRow) -> Stored:
@@ -294,7 +293,7 @@ def _stored(row: EventRow) -> Stored:
     if data is None:
         return row  # type: ignore[return-value]  # nothing to convert: kept as given
     try:
-        return (*row[:9], _dumps(data))
+        return (*row[:9], json_text(data))
     except (TypeError, ValueError) as exc:
         raise StoreError("append", f"event data is not JSON: {exc}") from None
 
@@ -306,7 +305,8 @@ def _by_seq(event: Stored) -> int:
 def _run_in(row: Row) -> Row:
     """A run row as kept: plain values only (built that way, so the collector never tracks it)."""
     try:
-        text = _dumps(row.get("input") or {})
+        input_ = row.get("input")
+        text = json_text(input_) if input_ else "{}"
     except (TypeError, ValueError) as exc:
         raise StoreError("append", f"run input is not JSON: {exc}") from None
     return {column: text if column == "input" else row.get(column, _RUN_DEFAULTS.get(column))

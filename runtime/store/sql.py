@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -460,6 +461,16 @@ _SQLITE_RUN_UPDATE = (
     "WHERE id = ? AND owner = ?")
 
 
+def json_text(value: Any) -> str:
+    """``value`` as the text a JSON column keeps: orjson (about a tenth of ``json.dumps``'s
+    cost, the same text for JSON data); ``json.dumps`` for what orjson refuses (integers
+    beyond 64 bits) and to raise the usual error for what is not JSON."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))
+
+
 def _sqlite_time(value: datetime | None) -> str | None:
     """A time as SQLAlchemy's UTC datetime type stores it on SQLite (``%Y-%m-%d %H:%M:%S.%f``
     in UTC; isoformat makes the same text at a third of strftime's cost)."""
@@ -476,7 +487,7 @@ def _sqlite_event(row: EventRow) -> tuple[Any, ...]:
     """An event row as SQLAlchemy stores it on SQLite: UTC text time, JSON text (or NULL)."""
     run_id, seq, ts, type_, step, attempt, duration_ms, error_type, error, data = row
     return (run_id, seq, _sqlite_time(ts), type_, step, attempt, duration_ms, error_type, error,
-            None if data is None else json.dumps(data))
+            None if data is None else json_text(data))
 
 
 def _sqlite_run(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -484,7 +495,7 @@ def _sqlite_run(row: dict[str, Any]) -> tuple[Any, ...]:
     get = row.get
     return (row["id"], row["saga"], row["definition_hash"], row["status"],
             get("mode") or Mode.ORCHESTRATION.value, get("origin") or Origin.REAL.value, get("batch"),
-            json.dumps(get("input") or {}), _sqlite_time(row["started_at"]),
+            json_text(get("input") or {}), _sqlite_time(row["started_at"]),
             _sqlite_time(get("ended_at")), get("duration_ms"), get("owner"),
             _sqlite_time(get("lease_expires_at")))
 
