@@ -6,7 +6,7 @@
 
 Prints one JSON object on stdout: system, runs, completed, compensated, elapsed_s (the timed
 part only: no imports, no schema creation, no DBOS launch; it starts after a full garbage
-collection, ``start_clock``), sagas_per_s, step_calls (actions
+collection and ``gc.freeze``, as the ``saga`` command does: ``start_clock``), sagas_per_s, step_calls (actions
 and compensations called), events (rows written, where a log is written), peak_rss_mb (this
 process's high-water mark: VmHWM, else ``resource.getrusage``) and notes.
 ``bench/run_all.py`` runs each system in its own process, in rounds, and reports medians.
@@ -204,11 +204,13 @@ def run_runtime(args: argparse.Namespace, url: str | None = None,
 
 
 def start_clock() -> float:
-    """Where every system's timed part starts: after one full garbage collection of what
-    start-up (imports, schema creation, DBOS's launch) left behind. A fresh process makes its
-    first full collection soon after a heavy import; without this it would land in the timed
-    part of some systems (~50 ms) and not of others."""
+    """Where every system's timed part starts, the same for each: after one full garbage
+    collection of what start-up (imports, schema creation, DBOS's launch) left behind, and
+    with what remains frozen out of the collector, as the ``saga`` command does for itself
+    (``runtime/process.py``). Without the collection, a fresh process's first full one (~50 ms
+    after heavy imports) lands in the timed part of some systems and not of others."""
     gc.collect()
+    gc.freeze()
     return time.perf_counter()
 
 

@@ -23,6 +23,7 @@ from runtime.definition import SagaDefinition, json_schema
 from runtime.errors import DefinitionError, SagaError
 from runtime.injection import Injection
 from runtime.loading import load_definition
+from runtime.process import settle_heap
 from runtime.registries import build_registry
 from runtime.store.sql import EventStore
 from runtime.store.tables import Origin, RunStatus
@@ -415,6 +416,7 @@ _register_simulate()
 
 
 def main() -> None:
+    settle_heap()  # a one-shot process: what its imports made lives until it exits
     try:
         app()
     except SagaError as exc:  # anything that escaped a command's own handling

@@ -59,7 +59,7 @@ from runtime.planner import (
 from runtime.store import Store
 from runtime.store.committer import GroupCommitter
 from runtime.store.sql import RunUpdate
-from runtime.store.tables import EventType, Mode, Origin, RunStatus
+from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin, RunStatus
 
 
 class CrashPoints(Protocol):
@@ -248,7 +248,8 @@ class Engine:
         while True:
             upcoming = next(pending, None)
             if upcoming is not None:
-                self._check_payload(dict(upcoming.input or {}), "the run input")
+                if upcoming.input:
+                    self._check_payload(dict(upcoming.input), "the run input")
                 live.successor = partial(self._create, compiled, upcoming, injection, origin, batch)
             result = await self._drive(live)
             yield current, result
@@ -261,7 +262,7 @@ class Engine:
     def _create(self, compiled: _Compiled, spec: RunSpec, injection: Injection | None,
                 origin: Origin, batch: str | None) -> _LiveRun:
         """Buffer a new run's row and ``run_started`` (committed by the next flush)."""
-        data = dict(spec.input or {})
+        data = dict(spec.input) if spec.input else {}
         run_id = spec.run_id or self.new_run_id()
         now = self.clock.now()
         plan = self._injection(injection) if injection is not None else None
@@ -384,8 +385,7 @@ class Engine:
         state = live.state
         duration = max((self.clock.monotonic() - live.started_mono) * 1000, 0.0)
         event_type = _END_EVENT[decision.status]
-        already = state.status.terminal
-        if not already:
+        if state.status not in TERMINAL_STATUSES:
             self._append(live, event_type, decision.step, None, duration, None, decision.error,
                          {"reason": decision.reason} if decision.reason else None)
             if live.successor is not None:  # the next run in turn rides on this commit
@@ -418,7 +418,18 @@ class Engine:
                                              limit, live.run_id)
                 if self.crash_points is not None:
                     self._crash(f"{kind.points}before_action", live, name)
-                call = self._call(live, plan, attempt, compensating)
+                # the call, not started: run up to its first wait here, and the step's timeout
+                # armed only if there is one (an action that finishes without waiting, as
+                # no-ops and in-process calls do, never arms a timer: most of the cost saved)
+                action_name = plan.compensation if compensating else plan.action
+                assert action_name is not None  # only steps with a compensation are undone
+                context = ActionContext(
+                    live.run_id, name, attempt, live.state.input, live.state.outputs(),
+                    live.run_id + plan.key + ":compensate" if compensating else live.run_id + plan.key,
+                    compensating, live.compiled.saga)
+                action = self._actions.get(action_name) or self._action(action_name)
+                call = (self._injected(live, name, attempt, compensating, action, context)
+                        if name in live.injected else action(context))
                 try:  # run it up to its first wait, if any
                     pending = call.send(None)
                 except StopIteration as finished:
@@ -427,7 +438,7 @@ class Engine:
                     async with asyncio.timeout(plan.timeout):
                         output = await _resume(call, pending)
                 if output is not None:
-                    self._check_payload(output, f"the output of {_action_name(plan, compensating)}")
+                    self._check_payload(output, f"the output of {action_name}")
                 if self.crash_points is not None:
                     self._crash(f"{kind.points}after_action", live, name)
             except (StoreError, LeaseLostError):
@@ -450,22 +461,6 @@ class Engine:
             if wait is None:
                 return
             await self.clock.sleep(wait)
-
-    def _call(self, live: _LiveRun, plan: _StepPlan, attempt: int,
-              compensating: bool) -> Coroutine[Any, Any, Any]:
-        """The action's call, not started: ``_attempts`` runs it up to its first wait, and
-        arms the step's timeout only if there is one. An action that finishes without
-        waiting (no I/O, nothing to time out) never arms a timer: most of the cost saved."""
-        name = plan.name
-        state = live.state
-        action_name = _action_name(plan, compensating)
-        key = live.run_id + plan.key + ":compensate" if compensating else live.run_id + plan.key
-        context = ActionContext(live.run_id, name, attempt, state.input, state.outputs(), key,
-                                compensating, live.compiled.saga)
-        action = self._actions.get(action_name) or self._action(action_name)
-        if name in live.injected:
-            return self._injected(live, name, attempt, compensating, action, context)
-        return action(context)
 
     async def _injected(self, live: _LiveRun, name: str, attempt: int, compensating: bool,
                         action: Action, context: ActionContext) -> Any:
@@ -582,12 +577,6 @@ _RUN_STARTED = EventType.RUN_STARTED  # a global: an enum-class attribute read c
 _ORCHESTRATION = Mode.ORCHESTRATION.value
 _END_EVENT = {RunStatus.COMPLETED: EventType.RUN_COMPLETED, RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,
               RunStatus.FAILED: EventType.RUN_FAILED}
-
-
-def _action_name(plan: _StepPlan, compensating: bool) -> str:
-    name = plan.compensation if compensating else plan.action
-    assert name is not None  # the planner compensates only steps that have a compensation
-    return name
 
 
 @types.coroutine

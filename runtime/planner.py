@@ -77,9 +77,11 @@ class RunState:
     trigger_step: str | None = None   # whose failure turned the run to compensating
     failed_step: str | None = None    # why a run is `failed`
     resolved: bool = False
+    succeeded: dict[str, Any] = field(default_factory=dict)  # outputs of the steps that succeeded
 
     def outputs(self) -> dict[str, Any]:
-        return {name: s.output for name, s in self.steps.items() if s.phase is _SUCCEEDED}
+        """The outputs of the steps that succeeded, by step (a copy)."""
+        return dict(self.succeeded)
 
 
 # Enum members read for every event, as module globals: ``StepPhase.SUCCEEDED`` is an
@@ -125,10 +127,13 @@ def record(state: RunState, kind: EventType, seq: int, step_name: str | None,
     # most frequent first: a step's start and success are most of every run's events
     if kind is _STEP_STARTED:
         if step is not None:
+            if step.phase is _SUCCEEDED:  # not written by the engine; folded as it says
+                del state.succeeded[step_name]  # type: ignore[arg-type]
             step.phase, step.attempts = _RUNNING, attempt or step.attempts + 1
     elif kind is _STEP_SUCCEEDED:
         if step is not None:
             step.phase, step.output, step.error = _SUCCEEDED, data.get("output"), None
+            state.succeeded[step_name] = step.output  # type: ignore[index]
     elif kind is _RUN_STARTED:
         state.input = data.get("input") or {}
         state.injection = data.get("injection")
@@ -136,6 +141,7 @@ def record(state: RunState, kind: EventType, seq: int, step_name: str | None,
         state.batch = data.get("batch")
     elif step is not None and kind in (EventType.STEP_FAILED, EventType.STEP_TIMED_OUT):
         step.error = error
+        state.succeeded.pop(step_name, None)  # type: ignore[arg-type]
         if not data.get("final"):
             step.phase = _PENDING
         elif kind is EventType.STEP_TIMED_OUT:

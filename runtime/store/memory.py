@@ -30,8 +30,6 @@ from runtime.store.sql import UNFINISHED, EventRow, RunRecord, RunUpdate, WriteB
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin
 
 Row = dict[str, Any]
-_RUN_DEFAULTS: Row = {"mode": Mode.ORCHESTRATION.value, "origin": Origin.REAL.value, "batch": None, "input": {},
-                      "ended_at": None, "duration_ms": None, "owner": None, "lease_expires_at": None}
 _RUN_COLUMNS = ("id", "saga", "definition_hash", "status", "mode", "origin", "batch", "input", "started_at",
                 "ended_at", "duration_ms", "owner", "lease_expires_at")
 
@@ -309,8 +307,13 @@ def _run_in(row: Row) -> Row:
         text = json_text(input_) if input_ else "{}"
     except (TypeError, ValueError) as exc:
         raise StoreError("append", f"run input is not JSON: {exc}") from None
-    return {column: text if column == "input" else row.get(column, _RUN_DEFAULTS.get(column))
-            for column in _RUN_COLUMNS}
+    get = row.get
+    return {"id": row["id"], "saga": row["saga"], "definition_hash": row["definition_hash"],
+            "status": row["status"], "mode": get("mode") or Mode.ORCHESTRATION.value,
+            "origin": get("origin") or Origin.REAL.value, "batch": get("batch"), "input": text,
+            "started_at": row["started_at"], "ended_at": get("ended_at"),
+            "duration_ms": get("duration_ms"), "owner": get("owner"),
+            "lease_expires_at": get("lease_expires_at")}
 
 
 def _run_out(run: Row) -> Row:
