@@ -180,8 +180,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.committer = GroupCommitter(store, self.owner, self.clock, lease_seconds=lease_seconds)
         self._compiled: dict[str, _Compiled] = {}
-        # per injection object (a batch shares one): (it, as run_started records it, steps it touches)
-        self._injections: dict[int, tuple[Injection, dict[str, Any], frozenset[str]]] = {}
+        self._injections: dict[int, _InjectionPlan] = {}  # by id(injection): a batch shares one
         self._actions: dict[str, Action] = {}  # looked up in the registry once per name
         self._saved: dict[str, asyncio.Future[str]] = {}
         self._active: dict[str, _LiveRun] = {}

@@ -32,7 +32,6 @@ from runtime.errors import LeaseLostError, SagaError, StoreError
 from runtime.store import Store
 from runtime.store.sql import EventRow, RunUpdate, WriteBatch
 
-
 _LEASE_REUSE = 0.01  # seconds
 
 

@@ -85,20 +85,20 @@ class MemoryEventStore:
         because ``batch.owner`` no longer holds their lease. (Hot: the group committer calls
         it for every flush of every run.)"""
         if len(batch.events) == 1 and not batch.new_runs and not batch.updates:
-            rejected = self._append_one(batch)  # the usual flush: one run's new events
-            if rejected is not None:
-                return rejected
+            done = self._append_one(batch)  # the usual flush: one run's new events
+            if done is not None:
+                return done
         runs, all_events, owner = self._runs, self._events, batch.owner
         rejected: set[str] = set()
         with self._lock:
             new: dict[str, Row] = {}
-            for row in batch.new_runs:
-                run_id = row["id"]
+            for new_run in batch.new_runs:
+                run_id = new_run["id"]
                 if run_id in runs or run_id in new:
                     raise StoreError("append", "UNIQUE constraint failed: run.id")
-                if row["definition_hash"] not in self._definitions:
+                if new_run["definition_hash"] not in self._definitions:
                     raise StoreError("append", "FOREIGN KEY constraint failed")
-                new[run_id] = _run_in(row)
+                new[run_id] = _run_in(new_run)
             appended: list[tuple[str, tuple[Stored, ...], bool]] = []
             for run_id, rows in batch.events.items():
                 run = new.get(run_id) if new else None

@@ -298,7 +298,7 @@ class EventStore:
             # the hot path: the same rows SQLAlchemy's types would write, converted once here
             conn.exec_driver_sql(_SQLITE_EVENT_INSERT, [_sqlite_event(row) for row in rows])
         elif rows:
-            conn.execute(event_table.insert(), [dict(zip(EVENT_COLUMNS, row)) for row in rows])
+            conn.execute(event_table.insert(), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows])
         return rejected
 
     def _owned(self, conn: Connection, owner: str, run_ids: Sequence[str]) -> set[str]:
