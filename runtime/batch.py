@@ -174,10 +174,11 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
     elapsed = time.perf_counter() - began
     unfinished = sum(v for k, v in counts.items() if not RunStatus(k).terminal)
     unfinished += max(0, options.count - sum(counts.values()))
+    p50, p95 = _percentiles(durations, 50, 95)
     return BatchSummary(batch_id, tally.total, counts.get("completed", 0),
                         counts.get("compensated", 0), counts.get("failed", 0), unfinished,
-                        elapsed, len(durations) / elapsed if elapsed else 0.0,
-                        _percentile(durations, 50), _percentile(durations, 95), commits, events)
+                        elapsed, len(durations) / elapsed if elapsed else 0.0, p50, p95,
+                        commits, events)
 
 
 async def _read(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -251,12 +252,13 @@ def simulated_registry(definition: SagaDefinition) -> ActionRegistry:
     return registry
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _percentiles(values: list[float], *qs: float) -> list[float]:
+    """The ``qs`` percentiles of ``values`` (nearest rank), sorting them once."""
     if not values:
-        return 0.0
+        return [0.0 for _ in qs]
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
-    return ordered[rank]
+    last = len(ordered) - 1
+    return [ordered[max(0, min(last, round(q / 100 * last)))] for q in qs]
 
 
 def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,

@@ -127,7 +127,12 @@ class GroupCommitter:
         except BaseException as exc:
             self._failed(batch, {}, exc)
         else:
-            self._count(batch, rejected)
+            if rejected:
+                self._count(batch, rejected)
+            else:  # = _count, inline: this runs for every flush
+                self.commits += 1
+                for rows in batch.events.values():
+                    self.rows += len(rows)
         if run_id in self._poisoned:
             raise self._poisoned[run_id]
 

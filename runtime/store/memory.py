@@ -159,13 +159,14 @@ class MemoryEventStore:
             existing = self._events.get(run_id)
             if not existing or not rows:
                 return None
-            last = existing[-1][1]
+            last, plain = existing[-1][1], True
             for row in rows:
                 seq = row[1]
                 if seq <= last or row[0] != run_id:
                     return None
-                last = seq
-            self._events[run_id] = existing + tuple(_stored(row) for row in rows)
+                last, plain = seq, plain and row[9] is None
+            self._events[run_id] = existing + (tuple(rows) if plain else  # nothing to encode
+                                               tuple([_stored(row) for row in rows]))
         return set()
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, *,

@@ -53,7 +53,7 @@ T = TypeVar("T")
 UNFINISHED = (RunStatus.RUNNING.value, RunStatus.COMPENSATING.value)
 
 
-@dataclass
+@dataclass(slots=True)
 class RunUpdate:
     """A run row change written with a batch (``status`` None: only the lease is renewed)."""
 
