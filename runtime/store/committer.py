@@ -119,6 +119,11 @@ class GroupCommitter:
         """For an ``inline`` store: write everything buffered now, on this thread."""
         if run_id in self._poisoned:
             raise self._poisoned[run_id]
+        if update is None and not self._new_runs and not self._updates and len(self._events) == 1:
+            rows = self._events.pop(run_id, None)
+            if rows is not None:  # only this run's new events: the store's one-pass append
+                self._append_now(run_id, rows)
+                return
         if update is not None:
             self._updates[run_id] = update
         batch = self._take()
@@ -133,6 +138,19 @@ class GroupCommitter:
                 self.commits += 1
                 for rows in batch.events.values():
                     self.rows += len(rows)
+        if run_id in self._poisoned:
+            raise self._poisoned[run_id]
+
+    def _append_now(self, run_id: str, rows: list[EventRow]) -> None:
+        try:
+            written = self.store.append_events(self.owner, run_id, rows)  # type: ignore[attr-defined]
+        except BaseException as exc:
+            self._failed(WriteBatch(self.owner, self.lease_until(), [], {run_id: rows}), {}, exc)
+        else:
+            self.commits += 1
+            self.rows += len(rows)
+            if not written:
+                self._poisoned[run_id] = LeaseLostError(run_id, self.owner)
         if run_id in self._poisoned:
             raise self._poisoned[run_id]
 

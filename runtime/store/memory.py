@@ -30,6 +30,7 @@ from runtime.store.sql import UNFINISHED, EventRow, RunRecord, RunUpdate, WriteB
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin
 
 Row = dict[str, Any]
+_NO_LEASE = datetime.min.replace(tzinfo=UTC)  # for a batch of events only: it changes no lease
 _RUN_COLUMNS = ("id", "saga", "definition_hash", "status", "mode", "origin", "batch", "input", "started_at",
                 "ended_at", "duration_ms", "owner", "lease_expires_at")
 
@@ -84,10 +85,6 @@ class MemoryEventStore:
         """Apply a group commit all or nothing; return the run ids whose writes were rejected
         because ``batch.owner`` no longer holds their lease. (Hot: the group committer calls
         it for every flush of every run.)"""
-        if len(batch.events) == 1 and not batch.new_runs and not batch.updates:
-            done = self._append_one(batch)  # the usual flush: one run's new events
-            if done is not None:
-                return done
         runs, all_events, owner = self._runs, self._events, batch.owner
         rejected: set[str] = set()
         with self._lock:
@@ -148,26 +145,30 @@ class MemoryEventStore:
                 all_events[run_id] = events if in_order else tuple(sorted(events, key=_by_seq))
         return rejected
 
-    def _append_one(self, batch: WriteBatch) -> set[str] | None:
-        """:meth:`write` for a batch of one run's events in ascending ``seq``, checked and
-        applied in one pass; None (nothing done) for anything else: the general path decides."""
-        ((run_id, rows),) = batch.events.items()
+    def append_events(self, owner: str, run_id: str, rows: list[EventRow]) -> bool:
+        """:meth:`write` of a batch holding only ``rows``, new events of one run: the inline
+        group committer's usual flush, in one pass. True when written; False when ``owner``
+        no longer holds the run's lease (rejected, as ``write`` reports it)."""
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None or run["owner"] != batch.owner:
-                return {run_id}
-            existing = self._events.get(run_id)
-            if not existing or not rows:
-                return None
-            last, plain = existing[-1][1], True
-            for row in rows:
-                seq = row[1]
-                if seq <= last or row[0] != run_id:
-                    return None
-                last, plain = seq, plain and row[9] is None
-            self._events[run_id] = existing + (tuple(rows) if plain else  # nothing to encode
-                                               tuple([_stored(row) for row in rows]))
-        return set()
+            if run is None or run["owner"] != owner:
+                return False
+            kept = self._events.get(run_id)
+            if kept and rows:
+                last, plain = kept[-1][1], True
+                for row in rows:
+                    seq = row[1]
+                    if seq <= last or row[0] != run_id:
+                        break
+                    last, plain = seq, plain and row[9] is None
+                else:  # in order after the kept events: nothing to check against them
+                    # rows without data are kept as given (nothing to encode)
+                    added: tuple[Stored, ...] = (tuple(rows) if plain  # type: ignore[arg-type]
+                                                 else tuple([_stored(row) for row in rows]))
+                    self._events[run_id] = kept + added
+                    return True
+        # anything else (a run's first events, out of order, a duplicate): the general path
+        return not self.write(WriteBatch(owner, _NO_LEASE, [], {run_id: rows}, {}))
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, *,
               limit: int = 1000, run_ids: Iterable[str] | None = None,

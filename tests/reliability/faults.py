@@ -61,8 +61,8 @@ class _Faults:
     locked' or a disk I/O error, raised before the real call or *after* it (the write
     happened but the caller is told it failed). ``log`` lists every injected fault."""
 
-    METHODS = ("write", "claim", "renew", "load_run", "load_definition", "save_definition",
-               "status_counts", "next_lease_expiry")
+    METHODS = ("write", "append_events", "claim", "renew", "load_run", "load_definition",
+               "save_definition", "status_counts", "next_lease_expiry")
     armed: bool
 
     def _arm(self, seed: int, rate: float) -> None:

@@ -225,3 +225,34 @@ def test_the_engine_runs_on_the_memory_store(tmp_path: Path) -> None:
     with MemoryEventStore() as memory, EventStore(sqlite_url(tmp_path / "events.db")) as sql:
         counts, histories = outcome(memory)
         assert (counts, histories) == outcome(sql) and sum(counts.values()) == 30
+
+
+def test_append_events_is_write_of_one_runs_events(both: Both) -> None:
+    """The inline committer's one-pass append gives what ``write`` of the same batch gives:
+    written, rejected for a lost lease, or the same error; the general path takes over for
+    anything but new events in order after the kept ones."""
+    seed(both, run_row("r1"), run_row("r2", owner="b"))
+    memory, sql = both.memory, both.sql
+
+    def append(owner: str, run_id: str, rows: list[EventRow]) -> bool | str:
+        """append_events on memory, write on SQLite: the same answer, or the same error."""
+        outcomes: list[bool | str] = []
+        for call in (lambda: memory.append_events(owner, run_id, rows),
+                     lambda: not sql.write(WriteBatch(owner, NOW, events={run_id: rows}))):
+            try:
+                outcomes.append(call())
+            except StoreError as exc:
+                outcomes.append(f"StoreError: {exc}")
+        mine, theirs = outcomes
+        assert mine == theirs
+        return mine
+
+    assert append("a", "r1", [event_row("r1", 2), event_row("r1", 3, "step_succeeded", data={"output": {"k": (1,)}})])
+    assert append("a", "r2", [event_row("r2", 2)]) is False            # b holds r2's lease
+    assert append("a", "ghost", [event_row("ghost", 1)]) is False      # no such run: fenced too
+    assert "UNIQUE constraint failed" in str(append("a", "r1", [event_row("r1", 3)]))
+    assert append("a", "r1", [event_row("r1", 5), event_row("r1", 4)])  # out of order: general path
+    for store in (memory, sql):
+        events = store.load_run("r1").events
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert events[2].data == {"output": {"k": [1]}}  # as the JSON column gives it back
