@@ -53,6 +53,8 @@ from runtime.planner import (
     StepPhase,
     TurnToCompensating,
     fold,
+    mark_started,
+    mark_succeeded,
     new_state,
     record,
 )
@@ -407,7 +409,11 @@ class Engine:
         limit = self.limits.max_events_per_run
         while True:
             attempt = (state.compensation_attempts if compensating else state.attempts) + 1
-            self._append(live, kind.started, name, attempt)
+            if compensating:
+                self._append(live, kind.started, name, attempt)
+            else:  # = _append, with the fold's transition called directly
+                self._buffer(live, _STEP_STARTED, name, attempt, None, None, None, None)
+                mark_started(live.state, state, name, attempt)
             began = monotonic()
             error: BaseException | None = None
             try:
@@ -445,8 +451,12 @@ class Engine:
                 error = exc
             elapsed = (monotonic() - began) * 1000
             if error is None:
-                self._append(live, kind.succeeded, name, attempt, elapsed, None, None,
-                             None if output is None else {"output": output})
+                data = None if output is None else {"output": output}
+                if compensating:
+                    self._append(live, kind.succeeded, name, attempt, elapsed, None, None, data)
+                else:  # = _append, with the fold's transition called directly
+                    self._buffer(live, _STEP_SUCCEEDED, name, attempt, elapsed, None, None, data)
+                    mark_succeeded(live.state, state, name, output)
                 if self.crash_points is not None:
                     self._crash(f"{kind.points}after_outcome", live, name)
                     live.settled.append((f"{kind.points}after_commit", name))
@@ -500,13 +510,20 @@ class Engine:
                 data: dict[str, Any] | None = None) -> None:
         """Write an event: number and stamp it, buffer its row for the next commit, fold it
         into the run's state (``record``: the same fold recovery uses)."""
+        seq = self._buffer(live, kind, step, attempt, duration_ms, error_type, error, data)
+        record(live.state, kind, seq, step, attempt, error, data)
+
+    def _buffer(self, live: _LiveRun, kind: EventType, step: str | None, attempt: int | None,
+                duration_ms: float | None, error_type: str | None, error: str | None,
+                data: dict[str, Any] | None) -> int:
+        """:meth:`_append` without the fold (the caller folds it): returns the event's seq."""
         state = live.state
-        seq = state.last_seq + 1
+        seq = state.last_seq = state.last_seq + 1
         self.committer.buffer(live.run_id, (  # an EventRow
             live.run_id, seq, self.clock.now(), _TYPE_TEXT[kind], step, attempt, duration_ms,
             error_type, error, data))
         live.dirty = True
-        record(state, kind, seq, step, attempt, error, data)
+        return seq
 
     def _check_payload(self, value: Any, what: str) -> None:
         if value is None or value == {}:
@@ -571,7 +588,9 @@ _TYPE_TEXT = {member: member.value for member in EventType}
 _STATUS_TEXT = {member: member.value for member in RunStatus}
 _ORIGIN_TEXT = {member: member.value for member in Origin}
 _RUNNING, _COMPENSATING = RunStatus.RUNNING.value, RunStatus.COMPENSATING.value
-_RUN_STARTED = EventType.RUN_STARTED  # a global: an enum-class attribute read costs ~75 ns
+# globals: an enum-class attribute read costs ~75 ns
+_RUN_STARTED, _STEP_STARTED, _STEP_SUCCEEDED = (EventType.RUN_STARTED, EventType.STEP_STARTED,
+                                                EventType.STEP_SUCCEEDED)
 _new_context = tuple.__new__  # a named tuple made from a tuple, without its Python __new__
 _ORCHESTRATION = Mode.ORCHESTRATION.value
 _END_EVENT = {RunStatus.COMPLETED: EventType.RUN_COMPLETED, RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,

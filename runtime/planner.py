@@ -127,13 +127,10 @@ def record(state: RunState, kind: EventType, seq: int, step_name: str | None,
     # most frequent first: a step's start and success are most of every run's events
     if kind is _STEP_STARTED:
         if step is not None:
-            if step.phase is _SUCCEEDED:  # not written by the engine; folded as it says
-                del state.succeeded[step_name]  # type: ignore[arg-type]
-            step.phase, step.attempts = _RUNNING, attempt or step.attempts + 1
+            mark_started(state, step, step_name, attempt)  # type: ignore[arg-type]
     elif kind is _STEP_SUCCEEDED:
         if step is not None:
-            step.phase, step.output, step.error = _SUCCEEDED, data.get("output"), None
-            state.succeeded[step_name] = step.output  # type: ignore[index]
+            mark_succeeded(state, step, step_name, data.get("output"))  # type: ignore[arg-type]
     elif kind is _RUN_STARTED:
         state.input = data.get("input") or {}
         state.injection = data.get("injection")
@@ -166,6 +163,21 @@ def record(state: RunState, kind: EventType, seq: int, step_name: str | None,
         state.status, state.failed_step = RunStatus.FAILED, step_name
     elif kind is EventType.MANUAL_ACTION:
         _apply_manual(state, data)
+
+
+# The two transitions of most events, by themselves: the engine, which has the step's state
+# at hand when it writes these events, calls them directly instead of ``record``.
+def mark_started(state: RunState, step: StepState, name: str, attempt: int | None) -> None:
+    """A ``step_started`` event folded into ``state`` (``step`` is ``state.steps[name]``)."""
+    if step.phase is _SUCCEEDED:  # never written by the engine; folded as the log says
+        del state.succeeded[name]
+    step.phase, step.attempts = _RUNNING, attempt or step.attempts + 1
+
+
+def mark_succeeded(state: RunState, step: StepState, name: str, output: Any) -> None:
+    """A ``step_succeeded`` event folded into ``state`` (``step`` is ``state.steps[name]``)."""
+    step.phase, step.output, step.error = _SUCCEEDED, output, None
+    state.succeeded[name] = output
 
 
 def _apply_manual(state: RunState, data: dict[str, Any]) -> None:
