@@ -31,6 +31,7 @@ from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin
 
 Row = dict[str, Any]
 _NO_LEASE = datetime.min.replace(tzinfo=UTC)  # for a batch of events only: it changes no lease
+_NO_RUN: Row = {"owner": object()}  # owned by nobody: what a missing run is to the lease fence
 _RUN_COLUMNS = ("id", "saga", "definition_hash", "status", "mode", "origin", "batch", "input", "started_at",
                 "ended_at", "duration_ms", "owner", "lease_expires_at")
 
@@ -96,30 +97,14 @@ class MemoryEventStore:
                 if new_run["definition_hash"] not in self._definitions:
                     raise StoreError("append", "FOREIGN KEY constraint failed")
                 new[run_id] = _run_in(new_run)
-            appended: list[tuple[str, tuple[Stored, ...], bool]] = []
+            appended: list[tuple[str, tuple[Stored, ...]]] = []
             for run_id, rows in batch.events.items():
-                run = new.get(run_id) if new else None
-                if run is None:  # written before: fenced by its lease (an unknown run too)
-                    run = runs.get(run_id)
-                    if run is None or run["owner"] != owner:
-                        rejected.add(run_id)
-                        continue
-                if not rows:
+                # fenced by its lease unless new in this batch (an unknown run is rejected too)
+                if run_id not in new and runs.get(run_id, _NO_RUN)["owner"] != owner:
+                    rejected.add(run_id)
                     continue
-                kept = all_events.get(run_id, ())
-                last, in_order = kept[-1][1] if kept else 0, True
-                for row in rows:
-                    if row[0] != run_id:
-                        raise StoreError("append", f"an event row of another run is filed under {run_id}")
-                    in_order = in_order and row[1] > last
-                    last = row[1]
-                if not in_order:  # the usual case (new seqs after the kept ones) needs no set
-                    seen = {event[1] for event in kept}
-                    for row in rows:
-                        if row[1] in seen:
-                            raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
-                        seen.add(row[1])
-                appended.append((run_id, kept + tuple(_stored(row) for row in rows), in_order))
+                if rows:
+                    appended.append((run_id, _merged(run_id, all_events.get(run_id, ()), rows)))
             owned: list[tuple[Row, RunUpdate]] = []
             for run_id, update in batch.updates.items():
                 run = new.get(run_id) or runs.get(run_id)
@@ -131,18 +116,19 @@ class MemoryEventStore:
             if new:
                 runs.update(new)
             for run, update in owned:
-                if update.status in TERMINAL_STATUSES:
+                status = update.status
+                if status in TERMINAL_STATUSES:
                     run["lease_expires_at"] = run["owner"] = None
                 else:
                     run["lease_expires_at"], run["owner"] = batch.lease_until, owner
-                if update.status is not None:
-                    run["status"] = str(update.status)
+                if status is not None:
+                    run["status"] = str(status)
                 if update.ended_at is not None:
                     run["ended_at"] = update.ended_at
                 if update.duration_ms is not None:
                     run["duration_ms"] = update.duration_ms
-            for run_id, events, in_order in appended:
-                all_events[run_id] = events if in_order else tuple(sorted(events, key=_by_seq))
+            for run_id, events in appended:
+                all_events[run_id] = events
         return rejected
 
     def append_events(self, owner: str, run_id: str, rows: list[EventRow]) -> bool:
@@ -300,6 +286,25 @@ def _stored(row: EventRow) -> Stored:
 
 def _by_seq(event: Stored) -> int:
     return event[1]
+
+
+def _merged(run_id: str, kept: tuple[Stored, ...], rows: list[EventRow]) -> tuple[Stored, ...]:
+    """``kept`` (one run's events, by seq) with ``rows`` added; raises as the SQL store would."""
+    last, in_order = kept[-1][1] if kept else 0, True
+    for row in rows:
+        if row[0] != run_id:
+            raise StoreError("append", f"an event row of another run is filed under {run_id}")
+        in_order = in_order and row[1] > last
+        last = row[1]
+    added = tuple([_stored(row) for row in rows])
+    if in_order:  # the usual case: new seqs after the kept ones, nothing else to check
+        return kept + added
+    seen = {event[1] for event in kept}
+    for row in rows:
+        if row[1] in seen:
+            raise StoreError("append", "UNIQUE constraint failed: event.run_id, event.seq")
+        seen.add(row[1])
+    return tuple(sorted(kept + added, key=_by_seq))
 
 
 def _run_in(row: Row) -> Row:
