@@ -256,7 +256,8 @@ class Engine:
             if upcoming is None:
                 return
             # made at the final commit; else (the run ended without one) made now
-            current, live = upcoming, live.following or self._create(
+            following, live.following = live.following, None  # no chain of finished runs
+            current, live = upcoming, following or self._create(
                 compiled, upcoming, injection, origin, batch)
 
     def _create(self, compiled: _Compiled, spec: RunSpec, injection: Injection | None,
@@ -466,6 +467,7 @@ class Engine:
             wait = self._next_wait(live, name, policy, attempt - budget_start, error, kind.jitter)
             failed = kind.timed_out if isinstance(error, TimeoutError) else kind.failed
             self._append(live, failed, name, attempt, elapsed, *_failure(elapsed, error, wait))
+            error = None  # its traceback holds this frame: a cycle only the collector would free
             if wait is None:
                 return
             await self.clock.sleep(wait)
