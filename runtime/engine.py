@@ -76,7 +76,7 @@ def time_ordered_id(rng: random.Random) -> str:
     """A run id: 32 hex digits, the time in ms then 80 random bits (like a UUIDv7). Ids made
     later sort later, so the log's indexes on run id take new runs at their end instead of
     at random pages: a group commit then writes a few pages, not one per run."""
-    return f"{time.time_ns() // 1_000_000:012x}{rng.getrandbits(80):020x}"
+    return ((time.time_ns() // 1_000_000) << 80 | rng.getrandbits(80)).to_bytes(16, "big").hex()
 
 
 def runner_id() -> str:
@@ -429,7 +429,7 @@ class Engine:
                 action_name = plan.compensation if compensating else plan.action
                 assert action_name is not None  # only steps with a compensation are undone
                 context = _new_context(ActionContext, (  # = ActionContext(...), a call less
-                    live.run_id, name, attempt, live.state.input, live.state.outputs(),
+                    live.run_id, name, attempt, live.state.input, dict(live.state.succeeded),
                     live.run_id + plan.key + ":compensate" if compensating else live.run_id + plan.key,
                     compensating, live.compiled.saga))
                 action = self._actions.get(action_name) or self._action(action_name)

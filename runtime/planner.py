@@ -253,6 +253,7 @@ class Planner:
         self.compensable = frozenset(s.name for s in definition.steps
                                      if s.compensation and s.kind is StepKind.COMPENSATABLE)
         self.continue_on_error = definition.defaults.compensation.continue_on_error
+        self._forward_plan = tuple((name, self.deps[name]) for name in self.order)
         # decisions are immutable: one object per distinct value, not one per call
         self._starts: dict[tuple[str, ...], StartSteps] = {}
         self._undos: dict[tuple[str, ...], CompensateSteps] = {}
@@ -278,7 +279,7 @@ class Planner:
         steps = state.steps
         ready: list[str] = []
         done = True
-        for name in self.order:
+        for name, deps in self._forward_plan:
             step = steps[name]
             phase = step.phase
             if phase is _SUCCEEDED:
@@ -290,9 +291,9 @@ class Planner:
                 if self.kinds[name] is StepKind.RETRIABLE:
                     return Finish(RunStatus.FAILED, name, "forward_step_failed", step.error)
                 return TurnToCompensating(name, step.error)
-            if name in in_flight:
+            if in_flight and name in in_flight:
                 continue
-            for dep in self.deps[name]:
+            for dep in deps:
                 if steps[dep].phase is not _SUCCEEDED:
                     break
             else:
