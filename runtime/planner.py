@@ -1,11 +1,12 @@
 """The pure core: fold a run's events into its state, and decide what to do next.
 
     state = fold(definition, events)           # rebuild after a crash
-    apply(state, event)                         # the engine applies each event it writes
-    decision = decide(definition, state)        # what the engine must do now
+    record(state, kind, seq, step, ...)         # the engine folds each event it writes
+    decision = planner.decide(state)            # what the engine must do now
 
 No I/O, no clock, no randomness: the engine executes what ``decide`` returns and records
-the outcome as events, which ``apply`` folds back in. Recovery is ``fold`` + the same loop.
+the outcome as events, which ``record`` folds back in (``mark_started`` / ``mark_succeeded``
+directly for the two commonest). Recovery is ``fold`` + the same loop.
 """
 
 from __future__ import annotations

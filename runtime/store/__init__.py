@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from runtime.definition import SagaDefinition
     from runtime.store.memory import MemoryEventStore
-    from runtime.store.sql import EventStore, RunRecord, WriteBatch
+    from runtime.store.sql import EventRow, EventStore, RunRecord, WriteBatch
 
 MEMORY_URL = "memory:"
 
@@ -32,6 +32,15 @@ class Store(Protocol):
     def next_lease_expiry(self, *, batch: str | None = None) -> datetime | None: ...
     def status_counts(self, *, batch: str | None = None) -> dict[str, int]: ...
     def close(self) -> None: ...
+
+
+class InlineStore(Store, Protocol):
+    """A store the group committer writes on the spot, on the caller's thread
+    (``inline_writes``: the in-memory store), with a one-pass append for one run's events."""
+
+    inline_writes: bool
+
+    def append_events(self, owner: str, run_id: str, rows: list[EventRow]) -> bool: ...
 
 
 def open_store(url: str) -> EventStore | MemoryEventStore:

@@ -8,7 +8,9 @@
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (so two writers never
 deadlock on a lock upgrade), the journal is WAL with ``synchronous=FULL``, and a busy timeout
 makes writers queue instead of failing; a residual "database is locked" is retried here and
-never reaches the user. Writes go through Core ``executemany``, never the ORM.
+never reaches the user. Writes go through Core ``executemany``, never the ORM; on SQLite the
+group commit's statements run on the pooled DBAPI connection itself (``_sqlite_write``).
+Event rows are :data:`EventRow` tuples.
 
 Leases: each run row names the runner that owns it and until when. :meth:`write` accepts
 events only for runs the writer still owns; the rest are returned as rejected.
