@@ -64,9 +64,13 @@ WAITING = (
 )
 # Components, by the file of the innermost Python frame (first match wins).
 COMPONENTS = (
-    ("sqlite COMMIT (fsync)", lambda f, fn: _bare(fn) == "do_commit"),
-    ("sqlite execute (C: statements, BEGIN IMMEDIATE lock waits)",
-     lambda f, fn: _bare(fn) in ("do_execute", "do_executemany")),
+    # SQLite group commits run on the DBAPI connection: their statements in
+    # _DriverSql.exec_driver_sql, BEGIN IMMEDIATE and COMMIT in EventStore._sqlite_write
+    ("sqlite COMMIT (fsync; and BEGIN IMMEDIATE lock waits)",
+     lambda f, fn: _bare(fn) in ("do_commit", "_sqlite_write")),
+    ("sqlite execute (C: statements)",
+     lambda f, fn: _bare(fn) in ("do_execute", "do_executemany", "exec_driver_sql")
+     and not f.endswith("sqlalchemy/engine/base.py")),
     ("runtime/engine.py", lambda f, fn: f.endswith("runtime/engine.py")),
     ("runtime/planner.py", lambda f, fn: f.endswith("runtime/planner.py")),
     ("runtime/store/committer.py", lambda f, fn: f.endswith("runtime/store/committer.py")),
@@ -90,10 +94,10 @@ COMPONENTS = (
                                                                       "typing.py"))),
 )
 KEY_FUNCTIONS = (
-    "Engine.start", "Engine._drive", "Engine._run_step", "Engine._compensate_step",
-    "Engine._call", "Engine._append", "Engine._finish", "Engine._check_payload",
-    "Engine._wait_for_tasks", "Planner.decide", "apply", "GroupCommitter.flush",
-    "GroupCommitter.buffer", "GroupCommitter._loop", "EventStore.write",
+    "Engine.start", "Engine._drive", "Engine._attempts", "Engine._buffer",
+    "Engine._append", "Engine._finish", "Engine._check_payload", "Engine._create",
+    "Engine._wait_for_tasks", "Planner.decide", "record", "GroupCommitter.flush",
+    "GroupCommitter.buffer", "GroupCommitter._loop", "EventStore.write", "EventStore._sqlite_write",
     "EventStore._write_txn_body", "EventStore._owned", "ActionRegistry.invoke",
     "Injection.fails_for_good", "deterministic_uniform", "run_batch",
 )

@@ -262,21 +262,12 @@ class Planner:
     def decide(self, state: RunState, in_flight: frozenset[str] = frozenset()) -> Decision:
         """The next move. ``in_flight``: steps (or compensations) the engine runs now; a
         RUNNING step not in flight is one whose outcome a crash left unknown."""
-        if state.status is _RUN_RUNNING:
-            return self._forward(state, in_flight)
-        if state.status is _RUN_COMPENSATING:
-            return self._compensation(state, in_flight)
-        return Finish(state.status, state.failed_step)
-
-    def compensation_candidates(self, state: RunState) -> list[str]:
-        """Steps to undo: compensatable steps whose action succeeded or whose outcome is
-        unknown (started without a recorded outcome, or timed out for good)."""
-        return [n for n in self.order if n in self.compensable
-                and state.steps[n].phase in (_SUCCEEDED, _RUNNING,
-                                             _UNKNOWN)]
-
-    def _forward(self, state: RunState, in_flight: frozenset[str]) -> Decision:
-        # one pass in definition order (this runs once per step outcome: keep it cheap)
+        status = state.status
+        if status is not _RUN_RUNNING:
+            if status is _RUN_COMPENSATING:
+                return self._compensation(state, in_flight)
+            return Finish(status, state.failed_step)
+        # forward: one pass in definition order (once per step outcome: keep it cheap)
         steps = state.steps
         ready: list[str] = []
         done = True
@@ -308,6 +299,13 @@ class Planner:
         if start is None:
             start = self._starts[key] = StartSteps(key)
         return start
+
+    def compensation_candidates(self, state: RunState) -> list[str]:
+        """Steps to undo: compensatable steps whose action succeeded or whose outcome is
+        unknown (started without a recorded outcome, or timed out for good)."""
+        return [n for n in self.order if n in self.compensable
+                and state.steps[n].phase in (_SUCCEEDED, _RUNNING,
+                                             _UNKNOWN)]
 
     def _compensation(self, state: RunState, in_flight: frozenset[str]) -> Decision:
         steps = state.steps
