@@ -114,7 +114,6 @@ class _StepPlan:
 class _Compiled:
     """A definition as the engine runs it, built once per definition hash."""
 
-    definition: SagaDefinition
     saga: str
     content_hash: str
     planner: Planner
@@ -122,7 +121,7 @@ class _Compiled:
 
     @classmethod
     def of(cls, definition: SagaDefinition) -> _Compiled:
-        return cls(definition, definition.saga, definition.content_hash, Planner(definition), {
+        return cls(definition.saga, definition.content_hash, Planner(definition), {
             step.name: _StepPlan(step.name, step.action, step.compensation,
                                  definition.retry_policy(step),
                                  definition.compensation_policy(step),
@@ -330,7 +329,7 @@ class Engine:
                     kind = _FORWARD if what is StartSteps else _COMPENSATION
                     if live.dirty:  # outcomes are committed before their dependents start
                         if commit_now is not None and not live.settled:
-                            live.dirty = False
+                            live.dirty = False  # = _make_durable (inline store), without a coroutine
                             commit_now(live.run_id)
                         else:
                             await self._make_durable(live)

@@ -80,10 +80,6 @@ class RunState:
     resolved: bool = False
     succeeded: dict[str, Any] = field(default_factory=dict)  # outputs of the steps that succeeded
 
-    def outputs(self) -> dict[str, Any]:
-        """The outputs of the steps that succeeded, by step (a copy)."""
-        return dict(self.succeeded)
-
 
 # Enum members read for every event, as module globals: ``StepPhase.SUCCEEDED`` is an
 # attribute lookup on the enum class (~75 ns on CPython 3.11), a global about 10 ns.
