@@ -320,7 +320,6 @@ class Engine:
     async def _drive(self, live: _LiveRun) -> RunResult:
         self._active[live.run_id] = live
         decide = live.compiled.planner.decide
-        commit_now = self.committer.commit_now if self.committer.inline else None
         try:
             while True:
                 decision = decide(live.state, frozenset(live.tasks) if live.tasks else _NONE)
@@ -328,11 +327,7 @@ class Engine:
                 if what is StartSteps or what is CompensateSteps:
                     kind = _FORWARD if what is StartSteps else _COMPENSATION
                     if live.dirty:  # outcomes are committed before their dependents start
-                        if commit_now is not None and not live.settled:
-                            live.dirty = False  # = _make_durable (inline store), without a coroutine
-                            commit_now(live.run_id)
-                        else:
-                            await self._make_durable(live)
+                        await self._make_durable(live)
                     steps = decision.steps  # type: ignore[union-attr]
                     if len(steps) == 1 and not live.tasks:
                         await self._attempts(live, steps[0], kind)  # nothing to overlap with

@@ -24,6 +24,7 @@ new events through the store's one-pass ``append_events``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -133,12 +134,7 @@ class GroupCommitter:
         except BaseException as exc:
             self._failed(batch, {}, exc)
         else:
-            if rejected:
-                self._count(batch, rejected)
-            else:  # = _count, inline: this runs for every flush
-                self.commits += 1
-                for rows in batch.events.values():
-                    self.rows += len(rows)
+            self._count(batch, rejected)
         if run_id in self._poisoned:
             raise self._poisoned[run_id]
 
@@ -148,10 +144,7 @@ class GroupCommitter:
         except BaseException as exc:
             self._failed(WriteBatch(self.owner, self.lease_until(), [], {run_id: rows}), {}, exc)
         else:
-            self.commits += 1
-            self.rows += len(rows)
-            if not written:
-                self._poisoned[run_id] = LeaseLostError(run_id, self.owner)
+            self._counted(len(rows), () if written else (run_id,))
         if run_id in self._poisoned:
             raise self._poisoned[run_id]
 
@@ -205,11 +198,14 @@ class GroupCommitter:
         self._count(batch, rejected)
         self._settle(waiters, lambda run_id: self._poisoned.get(run_id))
 
-    def _count(self, batch: WriteBatch, rejected: set[str]) -> None:
-        """A batch is written: count it, and poison the runs whose lease fence failed."""
+    def _count(self, batch: WriteBatch, rejected: Iterable[str]) -> None:
+        self._counted(sum(len(rows) for rows in batch.events.values()), rejected)
+
+    def _counted(self, rows: int, rejected: Iterable[str]) -> None:
+        """A commit of ``rows`` events is written: count it, and poison the runs whose lease
+        fence failed."""
         self.commits += 1
-        for rows in batch.events.values():
-            self.rows += len(rows)
+        self.rows += rows
         for run_id in rejected:
             self._poisoned[run_id] = LeaseLostError(run_id, self.owner)
 

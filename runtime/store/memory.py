@@ -30,7 +30,6 @@ from runtime.store.sql import UNFINISHED, EventRow, RunRecord, RunUpdate, WriteB
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin
 
 Row = dict[str, Any]
-_NO_LEASE = datetime.min.replace(tzinfo=UTC)  # for a batch of events only: it changes no lease
 _NO_RUN: Row = {"owner": object()}  # owned by nobody: what a missing run is to the lease fence
 _RUN_COLUMNS = ("id", "saga", "definition_hash", "status", "mode", "origin", "batch", "input", "started_at",
                 "ended_at", "duration_ms", "owner", "lease_expires_at")
@@ -132,29 +131,16 @@ class MemoryEventStore:
         return rejected
 
     def append_events(self, owner: str, run_id: str, rows: list[EventRow]) -> bool:
-        """:meth:`write` of a batch holding only ``rows``, new events of one run: the inline
-        group committer's usual flush, in one pass. True when written; False when ``owner``
-        no longer holds the run's lease (rejected, as ``write`` reports it)."""
+        """:meth:`write` of a batch holding only ``rows``, events of one run: the inline group
+        committer's usual flush, without a batch object. True when written; False when
+        ``owner`` no longer holds the run's lease (rejected, as ``write`` reports it)."""
         with self._lock:
             run = self._runs.get(run_id)
             if run is None or run["owner"] != owner:
                 return False
-            kept = self._events.get(run_id)
-            if kept and rows:
-                last, plain = kept[-1][1], True
-                for row in rows:
-                    seq = row[1]
-                    if seq <= last or row[0] != run_id:
-                        break
-                    last, plain = seq, plain and row[9] is None
-                else:  # in order after the kept events: nothing to check against them
-                    # rows without data are kept as given (nothing to encode)
-                    added: tuple[Stored, ...] = (tuple(rows) if plain  # type: ignore[arg-type]
-                                                 else tuple([_stored(row) for row in rows]))
-                    self._events[run_id] = kept + added
-                    return True
-        # anything else (a run's first events, out of order, a duplicate): the general path
-        return not self.write(WriteBatch(owner, _NO_LEASE, [], {run_id: rows}, {}))
+            if rows:
+                self._events[run_id] = _merged(run_id, self._events.get(run_id, ()), rows)
+        return True
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, *,
               limit: int = 1000, run_ids: Iterable[str] | None = None,
@@ -290,13 +276,15 @@ def _by_seq(event: Stored) -> int:
 
 def _merged(run_id: str, kept: tuple[Stored, ...], rows: list[EventRow]) -> tuple[Stored, ...]:
     """``kept`` (one run's events, by seq) with ``rows`` added; raises as the SQL store would."""
-    last, in_order = kept[-1][1] if kept else 0, True
+    last, in_order, plain = kept[-1][1] if kept else 0, True, True
     for row in rows:
         if row[0] != run_id:
             raise StoreError("append", f"an event row of another run is filed under {run_id}")
-        in_order = in_order and row[1] > last
+        in_order, plain = in_order and row[1] > last, plain and row[9] is None
         last = row[1]
-    added = tuple([_stored(row) for row in rows])
+    # rows without data are kept as given (nothing to encode)
+    added: tuple[Stored, ...] = (tuple(rows) if plain  # type: ignore[arg-type]
+                                 else tuple([_stored(row) for row in rows]))
     if in_order:  # the usual case: new seqs after the kept ones, nothing else to check
         return kept + added
     seen = {event[1] for event in kept}
