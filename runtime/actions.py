@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
@@ -59,14 +59,19 @@ class Action(Protocol):
 @dataclass
 class CallableAction:
     """A registered Python callable. Sync callables run in a worker thread unless
-    ``blocking=False`` says they are quick and never block."""
+    ``blocking=False`` says they are quick and never block (then the engine calls them
+    directly on the loop: :func:`quick_function`)."""
 
     function: Callable[[ActionContext], Any]
     blocking: bool = True
     description: str = ""
+    is_async: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.is_async = inspect.iscoroutinefunction(self.function)
 
     async def __call__(self, context: ActionContext) -> JSON:
-        if inspect.iscoroutinefunction(self.function):
+        if self.is_async:
             return await self.function(context)
         if self.blocking:
             return await asyncio.to_thread(self.function, context)
@@ -74,6 +79,15 @@ class CallableAction:
         if inspect.isawaitable(result):
             return await result
         return result
+
+
+def quick_function(action: Action) -> Callable[[ActionContext], Any] | None:
+    """The plain function behind ``action`` when calling it never waits (a sync callable
+    registered with ``blocking=False``, or a simulated no-op): the engine calls it as it is,
+    without a coroutine or a thread. None for every other action."""
+    if isinstance(action, CallableAction) and not action.blocking and not action.is_async:
+        return action.function
+    return None
 
 
 class HttpActionSpec(BaseModel):
@@ -158,7 +172,7 @@ class HttpAction:
         raise NonRetryableError(message)
 
 
-async def _no_op(context: ActionContext) -> JSON:
+def _no_op(context: ActionContext) -> JSON:
     return None
 
 
@@ -193,7 +207,7 @@ class ActionRegistry:
 
     def register_simulated(self, name: str) -> None:
         """A no-op stand-in; failures and latency come from failure injection."""
-        self._add(name, _no_op, "simulated", replace=True)
+        self._add(name, CallableAction(_no_op, blocking=False), "simulated", replace=True)
 
     def _add(self, name: str, action: Action, description: str, *, replace: bool = False) -> None:
         if name in self._actions and not replace:

@@ -15,6 +15,10 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """Wall time, timezone-aware UTC."""
 
+    def time(self) -> float:
+        """Wall time as seconds since the epoch (``now()`` as a float: events are stamped
+        with it, about a quarter of the cost of a datetime)."""
+
     def monotonic(self) -> float:
         """Seconds from an arbitrary origin, never going back."""
 
@@ -22,11 +26,12 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clocks. ``now`` and ``monotonic`` are the C functions themselves (bound at
-    construction): the engine reads the time a dozen times per saga."""
+    """The real clocks. ``now``, ``time`` and ``monotonic`` are the C functions themselves
+    (bound at construction): the engine reads the time a dozen times per saga."""
 
     def __init__(self) -> None:
         self.now: Callable[[], datetime] = partial(datetime.now, UTC)
+        self.time: Callable[[], float] = time.time
         self.monotonic: Callable[[], float] = time.monotonic
 
     async def sleep(self, seconds: float) -> None:
@@ -44,6 +49,9 @@ class ManualClock:
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=self._elapsed)
+
+    def time(self) -> float:
+        return self.now().timestamp()
 
     def monotonic(self) -> float:
         return self._elapsed

@@ -18,6 +18,7 @@ may be ahead of the log) is *abandoned*: ``RunResult.abandoned`` is set and reco
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import random
@@ -25,13 +26,13 @@ import socket
 import time
 import types
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
-from runtime.actions import Action, ActionContext, ActionRegistry
+from runtime.actions import Action, ActionContext, ActionRegistry, quick_function
 from runtime.clock import Clock, SystemClock
 from runtime.definition import RetryPolicy, SagaDefinition
 from runtime.errors import (
@@ -182,6 +183,7 @@ class Engine:
         self._compiled: dict[str, _Compiled] = {}
         self._injections: dict[int, _InjectionPlan] = {}  # by id(injection): a batch shares one
         self._actions: dict[str, Action] = {}  # looked up in the registry once per name
+        self._quick: dict[str, Callable[[ActionContext], Any] | None] = {}  # ... and quick_function
         self._saved: dict[str, asyncio.Future[str]] = {}
         self._active: dict[str, _LiveRun] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -280,7 +282,9 @@ class Engine:
         return live
 
     def _action(self, name: str) -> Action:
-        action = self._actions[name] = self.registry.get(name)  # raises if unknown: a step failure
+        action = self.registry.get(name)  # raises if unknown: a step failure
+        self._quick[name] = quick_function(action)
+        self._actions[name] = action
         return action
 
     def _injection(self, injection: Injection) -> _InjectionPlan:
@@ -327,17 +331,23 @@ class Engine:
                 if what is StartSteps or what is CompensateSteps:
                     kind = _FORWARD if what is StartSteps else _COMPENSATION
                     if live.dirty:  # outcomes are committed before their dependents start
-                        await self._make_durable(live)
+                        waiting = self._make_durable(live)
+                        if waiting is not None:
+                            await waiting
                     steps = decision.steps  # type: ignore[union-attr]
-                    if len(steps) == 1 and not live.tasks:
-                        await self._attempts(live, steps[0], kind)  # nothing to overlap with
+                    if len(steps) == 1 and not live.tasks:  # nothing to overlap with
+                        outcome = self._attempt(live, steps[0], kind)
+                        if outcome is not None:
+                            await self._attempts_from(live, steps[0], kind, outcome)
                         continue
                     for name in steps:
                         live.tasks[name] = asyncio.create_task(self._attempts(live, name, kind))
                 elif isinstance(decision, TurnToCompensating):
                     self._append(live, EventType.RUN_COMPENSATING, decision.trigger,
                                  error=decision.error, data={"reason": "step_failed"})
-                    await self._make_durable(live, RunUpdate(_COMPENSATING))
+                    waiting = self._make_durable(live, RunUpdate(_COMPENSATING))
+                    if waiting is not None:
+                        await waiting
                 elif isinstance(decision, Finish):
                     return await self._finish(live, decision)
                 else:
@@ -349,18 +359,26 @@ class Engine:
             self._active.pop(live.run_id, None)
             self.committer.forget(live.run_id)
 
-    async def _make_durable(self, live: _LiveRun, update: RunUpdate | None = None) -> None:
-        """Commit what this run has buffered (group commit with every other run)."""
+    def _make_durable(self, live: _LiveRun, update: RunUpdate | None = None) -> Awaitable[None] | None:
+        """Commit what this run has buffered (group commit with every other run): done at
+        once for an inline store (None), else what to await."""
         if not live.dirty and update is None:
-            return
+            return None
         live.dirty = False
         settled: Sequence[tuple[str, str]] = live.settled
         if settled:  # crash points to fire once this commit is done (tests only)
             live.settled = []
-        if self.committer.inline:
-            self.committer.commit_now(live.run_id, update)
-        else:
-            await self.committer.flush(live.run_id, update)
+        if not self.committer.inline:
+            flushed = self.committer.flush(live.run_id, update)
+            return self._after_commit(flushed, live, settled) if settled else flushed
+        self.committer.commit_now(live.run_id, update)
+        for point, step in settled:
+            self._crash(point, live, step)
+        return None
+
+    async def _after_commit(self, flushed: Awaitable[None], live: _LiveRun,
+                            settled: Sequence[tuple[str, str]]) -> None:
+        await flushed
         for point, step in settled:
             self._crash(point, live, step)
 
@@ -385,103 +403,170 @@ class Engine:
                          {"reason": decision.reason} if decision.reason else None)
             if live.successor is not None:  # the next run in turn rides on this commit
                 live.following, live.successor = live.successor(), None
-            await self._make_durable(live, RunUpdate(
+            waiting = self._make_durable(live, RunUpdate(
                 _STATUS_TEXT[decision.status], ended_at=self.clock.now(), duration_ms=duration))
+            if waiting is not None:
+                await waiting
             if live.following is not None:
                 live.following.dirty = False  # its run_started was in the commit just made
         return RunResult(live.run_id, decision.status, duration, state.trigger_step,
                          state.failed_step)
 
     # -- steps -------------------------------------------------------------------------
+    # A step's attempts are split so that the usual attempt never waits: ``_attempt`` runs
+    # one attempt as far as it goes without waiting (a quick action, or a call up to its first
+    # wait) and records its outcome; only a call that waits, or a retry's backoff, goes
+    # through the coroutine ``_attempts_from``. ``_drive`` calls ``_attempt`` directly.
     async def _attempts(self, live: _LiveRun, name: str, kind: _AttemptKind) -> None:
         """Attempt a step's action (or its compensation) until it succeeds or fails for good,
         recording every attempt; the outcome is committed by the run's next decision."""
+        outcome = self._attempt(live, name, kind)
+        if outcome is not None:
+            await self._attempts_from(live, name, kind, outcome)
+
+    async def _attempts_from(self, live: _LiveRun, name: str, kind: _AttemptKind,
+                             outcome: float | _Waiting | None) -> None:
+        """Go on from an attempt that is waiting for its call, or that failed and is to be
+        retried after ``outcome`` seconds."""
+        while outcome is not None:
+            if isinstance(outcome, _Waiting):
+                outcome = await self._await_call(live, name, kind, outcome)
+            else:
+                await self.clock.sleep(outcome)
+                outcome = self._attempt(live, name, kind)
+
+    def _attempt(self, live: _LiveRun, name: str, kind: _AttemptKind) -> float | _Waiting | None:
+        """One attempt, recorded: None once the step is settled (it succeeded, or failed for
+        good); seconds to wait before the next attempt; or the call, if it waits for
+        something (``_await_call`` goes on with it)."""
         plan = live.compiled.steps[name]
-        compensating = kind is _COMPENSATION
-        reserve = plan.compensation_reserve if compensating else plan.reserve
         state = live.state.steps[name]
-        monotonic = self.clock.monotonic
-        limit = self.limits.max_events_per_run
-        while True:
-            attempt = (state.compensation_attempts if compensating else state.attempts) + 1
-            if compensating:
-                self._append(live, kind.started, name, attempt)
-            else:  # = _append, with the fold's transition called directly
-                self._buffer(live, _STEP_STARTED, name, attempt, None, None, None, None)
-                mark_started(live.state, state, name, attempt)
-            began = monotonic()
-            error: BaseException | None = None
-            try:
-                if live.state.last_seq + reserve > limit:  # fail for good: no room to undo and end
-                    raise LimitExceededError("events in this run", live.state.last_seq + reserve,
-                                             limit, live.run_id)
-                if self.crash_points is not None:
-                    self._crash(f"{kind.points}before_action", live, name)
-                # the call, not started: run up to its first wait here, and the step's timeout
-                # armed only if there is one (an action that finishes without waiting, as
-                # no-ops and in-process calls do, never arms a timer: most of the cost saved)
-                action_name = plan.compensation if compensating else plan.action
-                assert action_name is not None  # only steps with a compensation are undone
-                context = _new_context(ActionContext, (  # = ActionContext(...), a call less
-                    live.run_id, name, attempt, live.state.input, dict(live.state.succeeded),
-                    live.run_id + plan.key + ":compensate" if compensating else live.run_id + plan.key,
-                    compensating, live.compiled.saga))
-                action = self._actions.get(action_name) or self._action(action_name)
-                call = (self._injected(live, name, attempt, compensating, action, context)
-                        if name in live.injected else action(context))
+        if kind is _COMPENSATION:
+            attempt = state.compensation_attempts + 1
+            self._append(live, kind.started, name, attempt)
+            action_name, reserve = plan.compensation, plan.compensation_reserve
+            key = live.run_id + plan.key + ":compensate"
+        else:  # = _append, with the fold's transition called directly
+            attempt = state.attempts + 1
+            self._buffer(live, _STEP_STARTED, name, attempt, None, None, None, None)
+            mark_started(live.state, state, name, attempt)
+            action_name, reserve, key = plan.action, plan.reserve, live.run_id + plan.key
+        assert action_name is not None  # only steps with a compensation are undone
+        began = self.clock.monotonic()
+        try:
+            if live.state.last_seq + reserve > self.limits.max_events_per_run:
+                # fail for good: no room left to undo and end the run
+                raise LimitExceededError("events in this run", live.state.last_seq + reserve,
+                                         self.limits.max_events_per_run, live.run_id)
+            if self.crash_points is not None:
+                self._crash(f"{kind.points}before_action", live, name)
+            context = _new_context(ActionContext, (  # = ActionContext(...), a call less
+                live.run_id, name, attempt, live.state.input, dict(live.state.succeeded), key,
+                kind is _COMPENSATION, live.compiled.saga))
+            action = self._actions.get(action_name) or self._action(action_name)
+            quick = self._quick[action_name]
+            if name in live.injected:
+                compensating = kind is _COMPENSATION
+                delay = self._injected_failure(live, name, attempt, compensating)
+                if delay:  # the call goes through a coroutine that waits first
+                    if quick is not None:
+                        action = partial(_call_quick, quick)
+                        quick = None
+                    action = partial(self._after, delay, live, name, attempt, compensating, action)
+            if quick is not None:  # never waits: called as it is, no coroutine
+                output = quick(context)
+                if output is not None and inspect.isawaitable(output):
+                    quick, action = None, partial(_awaited, output)
+            if quick is None:
+                call = action(context)
                 try:  # run it up to its first wait, if any
                     pending = call.send(None)
                 except StopIteration as finished:
                     output = finished.value
-                else:  # it waits for something: from here on, the timeout applies
-                    async with asyncio.timeout(plan.timeout):
-                        output = await _resume(call, pending)
-                if output is not None:
-                    self._check_payload(output, f"the output of {action_name}")
-                if self.crash_points is not None:
-                    self._crash(f"{kind.points}after_action", live, name)
-            except (StoreError, LeaseLostError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - a failure is data; final ones end the run
-                error = exc
-            elapsed = (monotonic() - began) * 1000
-            if error is None:
-                data = None if output is None else {"output": output}
-                if compensating:
-                    self._append(live, kind.succeeded, name, attempt, elapsed, None, None, data)
-                else:  # = _append, with the fold's transition called directly
-                    self._buffer(live, _STEP_SUCCEEDED, name, attempt, elapsed, None, None, data)
-                    mark_succeeded(live.state, state, name, output)
-                if self.crash_points is not None:
-                    self._crash(f"{kind.points}after_outcome", live, name)
-                    live.settled.append((f"{kind.points}after_commit", name))
-                return
-            policy, budget_start = ((plan.compensation_retry, state.compensation_budget_start)
-                                    if compensating else (plan.retry, state.budget_start))
-            wait = self._next_wait(live, name, policy, attempt - budget_start, error, kind.jitter)
-            failed = kind.timed_out if isinstance(error, TimeoutError) else kind.failed
-            self._append(live, failed, name, attempt, elapsed, *_failure(elapsed, error, wait))
-            error = None  # its traceback holds this frame: a cycle only the collector would free
-            if wait is None:
-                return
-            await self.clock.sleep(wait)
+                else:  # it waits for something: from here on, the step's timeout applies
+                    return _Waiting(call, pending, attempt, began, action_name)
+        except (StoreError, LeaseLostError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failure is data; final ones end the run
+            return self._failed(live, name, kind, attempt, began, exc)
+        return self._returned(live, name, kind, attempt, began, action_name, output)
 
-    async def _injected(self, live: _LiveRun, name: str, attempt: int, compensating: bool,
-                        action: Action, context: ActionContext) -> Any:
+    async def _await_call(self, live: _LiveRun, name: str, kind: _AttemptKind,
+                          waiting: _Waiting) -> float | None:
+        """The rest of an attempt whose call waits: under the step's timeout (a call that
+        never waits arms no timer: most of a timeout's cost saved)."""
+        try:
+            async with asyncio.timeout(live.compiled.steps[name].timeout):
+                output = await _resume(waiting.call, waiting.pending)
+        except (StoreError, LeaseLostError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            return self._failed(live, name, kind, waiting.attempt, waiting.began, exc)
+        return self._returned(live, name, kind, waiting.attempt, waiting.began,
+                              waiting.action, output)
+
+    def _returned(self, live: _LiveRun, name: str, kind: _AttemptKind, attempt: int,
+                  began: float, action_name: str, output: Any) -> float | None:
+        """Record a call that returned: its success, unless its output is refused."""
+        try:
+            if output is not None:
+                self._check_payload(output, f"the output of {action_name}")
+            if self.crash_points is not None:
+                self._crash(f"{kind.points}after_action", live, name)
+        except (StoreError, LeaseLostError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            return self._failed(live, name, kind, attempt, began, exc)
+        elapsed = (self.clock.monotonic() - began) * 1000
+        data = None if output is None else {"output": output}
+        if kind is _COMPENSATION:
+            self._append(live, kind.succeeded, name, attempt, elapsed, None, None, data)
+        else:  # = _append, with the fold's transition called directly
+            self._buffer(live, _STEP_SUCCEEDED, name, attempt, elapsed, None, None, data)
+            mark_succeeded(live.state, live.state.steps[name], name, output)
+        if self.crash_points is not None:
+            self._crash(f"{kind.points}after_outcome", live, name)
+            live.settled.append((f"{kind.points}after_commit", name))
+        return None
+
+    def _failed(self, live: _LiveRun, name: str, kind: _AttemptKind, attempt: int,
+                began: float, error: BaseException) -> float | None:
+        """Record a failed attempt; return the wait before the next one (None: final)."""
+        elapsed = (self.clock.monotonic() - began) * 1000
+        plan, state = live.compiled.steps[name], live.state.steps[name]
+        policy, budget_start = ((plan.compensation_retry, state.compensation_budget_start)
+                                if kind is _COMPENSATION else (plan.retry, state.budget_start))
+        wait = self._next_wait(live, name, policy, attempt - budget_start, error, kind.jitter)
+        failed = kind.timed_out if isinstance(error, TimeoutError) else kind.failed
+        self._append(live, failed, name, attempt, elapsed, *_failure(elapsed, error, wait))
+        return wait
+
+    def _injected_failure(self, live: _LiveRun, name: str, attempt: int, compensating: bool,
+                          *, delayed: bool = False) -> float:
+        """Raise the failure the run's injection gives this call, if any; or, if the
+        injection adds latency to it (and it is not ``delayed`` already), return the latency
+        in seconds: the call then fails or goes on after it (``_after``)."""
         assert live.injection is not None
-        injection = live.injection.rules
-        index = live.state.run_index
-        latency = injection.latency_ms(index, name, attempt)
-        if latency:
-            await self.clock.sleep(latency / 1000)
+        rules, index = live.injection.rules, live.state.run_index
+        if not delayed:
+            latency = rules.latency_ms(index, name, attempt) / 1000
+            if latency:
+                return latency
         if compensating:
-            if injection.compensation_fails(index, name):
+            if rules.compensation_fails(index, name):
                 raise NonRetryableError(f"injected failure of {name}'s compensation")
         else:
-            if injection.fails_for_good(index, name):
+            if rules.fails_for_good(index, name):
                 raise NonRetryableError(f"injected failure of {name} (like a declined card)")
-            if injection.flaky_failure(index, name, attempt):
+            if rules.flaky_failure(index, name, attempt):
                 raise RetryableError(f"injected transient failure of {name}")
+        return 0.0
+
+    async def _after(self, delay: float, live: _LiveRun, name: str, attempt: int,
+                     compensating: bool, action: Action, context: ActionContext) -> Any:
+        """A call with injected latency: the wait, then its injected failure if any, then it."""
+        await self.clock.sleep(delay)
+        self._injected_failure(live, name, attempt, compensating, delayed=True)
         return await action(context)
 
     def _next_wait(self, live: _LiveRun, name: str, policy: RetryPolicy, used: int,
@@ -516,7 +601,7 @@ class Engine:
         state = live.state
         seq = state.last_seq = state.last_seq + 1
         self.committer.buffer(live.run_id, (  # an EventRow
-            live.run_id, seq, self.clock.now(), _TYPE_TEXT[kind], step, attempt, duration_ms,
+            live.run_id, seq, self.clock.time(), _TYPE_TEXT[kind], step, attempt, duration_ms,
             error_type, error, data))
         live.dirty = True
         return seq
@@ -591,6 +676,25 @@ _new_context = tuple.__new__  # a named tuple made from a tuple, without its Pyt
 _ORCHESTRATION = Mode.ORCHESTRATION.value
 _END_EVENT = {RunStatus.COMPLETED: EventType.RUN_COMPLETED, RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,
               RunStatus.FAILED: EventType.RUN_FAILED}
+
+
+class _Waiting(NamedTuple):
+    """An attempt whose call waits for something: the call, what it yielded to the loop."""
+
+    call: Coroutine[Any, Any, Any]
+    pending: Any
+    attempt: int
+    began: float          # monotonic
+    action: str
+
+
+async def _call_quick(function: Callable[[ActionContext], Any], context: ActionContext) -> Any:
+    output = function(context)
+    return await output if inspect.isawaitable(output) else output
+
+
+async def _awaited(awaitable: Any, _context: ActionContext) -> Any:
+    return await awaitable
 
 
 @types.coroutine

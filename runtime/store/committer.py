@@ -121,11 +121,20 @@ class GroupCommitter:
         """For an ``inline`` store: write everything buffered now, on this thread."""
         if run_id in self._poisoned:
             raise self._poisoned[run_id]
-        if update is None and not self._new_runs and not self._updates and len(self._events) == 1:
+        if update is None and len(self._events) == 1 and not self._new_runs and not self._updates:
             rows = self._events.pop(run_id, None)
             if rows is not None:  # only this run's new events: the store's one-pass append
-                self._append_now(run_id, rows)
-                return
+                try:
+                    written = cast(InlineStore, self.store).append_events(self.owner, run_id, rows)
+                except BaseException as exc:
+                    self._failed(WriteBatch(self.owner, self.lease_until(), [], {run_id: rows}), {}, exc)
+                else:  # = self._counted(len(rows), ...), inline: once per step
+                    self.commits += 1
+                    self.rows += len(rows)
+                    if written:
+                        return
+                    self._poisoned[run_id] = LeaseLostError(run_id, self.owner)
+                raise self._poisoned[run_id]
         if update is not None:
             self._updates[run_id] = update
         batch = self._take()
@@ -135,16 +144,6 @@ class GroupCommitter:
             self._failed(batch, {}, exc)
         else:
             self._count(batch, rejected)
-        if run_id in self._poisoned:
-            raise self._poisoned[run_id]
-
-    def _append_now(self, run_id: str, rows: list[EventRow]) -> None:
-        try:
-            written = cast(InlineStore, self.store).append_events(self.owner, run_id, rows)
-        except BaseException as exc:
-            self._failed(WriteBatch(self.owner, self.lease_until(), [], {run_id: rows}), {}, exc)
-        else:
-            self._counted(len(rows), () if written else (run_id,))
         if run_id in self._poisoned:
             raise self._poisoned[run_id]
 

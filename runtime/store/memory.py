@@ -26,7 +26,16 @@ from runtime.clock import SystemClock
 from runtime.definition import SagaDefinition
 from runtime.errors import RunNotFoundError, StoreError
 from runtime.planner import Event
-from runtime.store.sql import UNFINISHED, EventRow, RunRecord, RunUpdate, WriteBatch, event_row, json_text
+from runtime.store.sql import (
+    UNFINISHED,
+    EventRow,
+    RunRecord,
+    RunUpdate,
+    WriteBatch,
+    event_row,
+    event_time,
+    json_text,
+)
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin
 
 Row = dict[str, Any]
@@ -256,7 +265,7 @@ def _utc(value: Any) -> Any:
 # What is kept: plain values only, JSON columns as text (as a SQL store keeps them). Then the
 # garbage collector stops tracking the kept rows (tuples and dicts of plain values), so
 # full collections don't walk a million events (a dict holding dicts stays tracked forever).
-Stored = tuple[str, int, Any, str, str | None, int | None, float | None, str | None, str | None,
+Stored = tuple[str, int, float, str, str | None, int | None, float | None, str | None, str | None,
                str | None]  # an EventRow with ``data`` as JSON text
 
 
@@ -319,6 +328,6 @@ def _run_out(run: Row) -> Row:
 
 def _event(stored: Stored) -> Event:
     _, seq, ts, type_, step, attempt, duration_ms, error_type, error, data = stored
-    return Event(type=EventType(type_), seq=seq, ts=_utc(ts), step=step, attempt=attempt,
+    return Event(type=EventType(type_), seq=seq, ts=event_time(ts), step=step, attempt=attempt,
                  duration_ms=duration_ms, error_type=error_type, error=error,
                  data=None if data is None else json.loads(data))

@@ -19,6 +19,7 @@ events only for runs the writer still owns; the rest are returned as rejected.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -66,19 +67,28 @@ class RunUpdate:
 
 # An event row as the engine buffers it and the stores write it: a plain tuple in the event
 # table's column order (a tuple costs a fifth of a dict to build, and the engine builds ten
-# per saga). ``data`` is a JSON-able dict or None.
+# per saga). ``ts`` is seconds since the epoch (``Clock.time()``: a float costs a quarter of a
+# datetime to make); stores turn it into their time type. ``data`` is a JSON-able dict or None.
 EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "step", "attempt", "duration_ms", "error_type",
                  "error", "data")
-EventRow = tuple[str, int, datetime, str, "str | None", "int | None", "float | None", "str | None",
+EventRow = tuple[str, int, float, str, "str | None", "int | None", "float | None", "str | None",
                  "str | None", "dict[str, Any] | None"]
 
 
-def event_row(run_id: str, seq: int, ts: datetime, type: str, step: str | None = None,
+def event_row(run_id: str, seq: int, ts: datetime | float, type: str, step: str | None = None,
               attempt: int | None = None, duration_ms: float | None = None,
               error_type: str | None = None, error: str | None = None,
               data: dict[str, Any] | None = None) -> EventRow:
-    """An :data:`EventRow` by column name (for code off the hot path, and tests)."""
-    return (run_id, seq, ts, type, step, attempt, duration_ms, error_type, error, data)
+    """An :data:`EventRow` by column name (for code off the hot path, and tests); ``ts`` may
+    be an aware datetime."""
+    stamp = ts.timestamp() if isinstance(ts, datetime) else ts
+    return (run_id, seq, stamp, type, step, attempt, duration_ms, error_type, error, data)
+
+
+def event_time(ts: float) -> datetime:
+    """An :data:`EventRow`'s ``ts`` as an aware UTC datetime (to the microsecond, rounded half
+    to even, as the SQLite text of :func:`_sqlite_stamp` is)."""
+    return datetime.fromtimestamp(ts, UTC)
 
 
 @dataclass(slots=True)
@@ -324,7 +334,8 @@ class EventStore:
             # the hot path: the same rows SQLAlchemy's types would write, converted once here
             conn.exec_driver_sql(_SQLITE_EVENT_INSERT, [_sqlite_event(row) for row in rows])
         elif rows:
-            conn.execute(event_table.insert(), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows])
+            conn.execute(event_table.insert(), [dict(zip(EVENT_COLUMNS, row, strict=True), ts=event_time(row[2]))
+                                                for row in rows])
         return rejected
 
     def _owned(self, conn: Connection, owner: str, run_ids: Sequence[str]) -> set[str]:
@@ -524,10 +535,25 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")
 
 
+@lru_cache(maxsize=16)
+def _second_text(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+
+
+def _sqlite_stamp(ts: float) -> str:
+    """An event's ``ts`` as :func:`_sqlite_time` writes its :func:`event_time`: the text of
+    the second is made once per second, the microseconds rounded as ``fromtimestamp`` does."""
+    second = math.floor(ts)
+    micro = round((ts - second) * 1e6)
+    if micro == 1_000_000:
+        second, micro = second + 1, 0
+    return f"{_second_text(second)}.{micro:06d}"
+
+
 def _sqlite_event(row: EventRow) -> tuple[Any, ...]:
     """An event row as SQLAlchemy stores it on SQLite: UTC text time, JSON text (or NULL)."""
     run_id, seq, ts, type_, step, attempt, duration_ms, error_type, error, data = row
-    return (run_id, seq, _sqlite_time(ts), type_, step, attempt, duration_ms, error_type, error,
+    return (run_id, seq, _sqlite_stamp(ts), type_, step, attempt, duration_ms, error_type, error,
             None if data is None else json_text(data))
 
 
