@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
@@ -203,7 +203,13 @@ def _ms(text: str) -> float:
 
 
 def deterministic_uniform(seed: int, key: int | str, step: str, what: str) -> float:
-    """A uniform [0, 1) draw that depends only on its arguments (seeded, order-free)."""
-    digest = hashlib.blake2b(f"{seed}|{key}|{step}|{what}".encode(), digest_size=8).digest()
-    value: int = struct.unpack("<Q", digest)[0]
-    return (value >> 11) * (1.0 / (1 << 53))
+    """A uniform [0, 1) draw that depends only on its arguments (seeded, order-free): the
+    first 8 bytes of the blake2b hash of ``seed|key|step|what``, as 53 bits."""
+    hasher = _seeded(str(seed)).copy()  # the hash of "seed|", made once per seed
+    hasher.update(f"{key}|{step}|{what}".encode())
+    return (int.from_bytes(hasher.digest(), "little") >> 11) * (1.0 / (1 << 53))
+
+
+@lru_cache(maxsize=64)
+def _seeded(seed: str) -> Any:
+    return hashlib.blake2b(f"{seed}|".encode(), digest_size=8)

@@ -273,3 +273,66 @@ def test_a_waiting_action_is_cut_off_at_its_timeout_after_several_waits() -> Non
     assert 2 <= len(reached) < 20  # it ran a few rounds, then the timeout cancelled it
     timed_out = [e for e in events if e.type.value == "step_timed_out"]
     assert len(timed_out) == 1 and "may have taken effect" in (timed_out[0].error or "")
+
+
+def test_quick_actions_run_on_the_loop_thread_and_may_return_an_awaitable() -> None:
+    """A sync action registered with ``blocking=False`` is called directly on the loop's
+    thread (no worker thread, no coroutine); if it returns an awaitable, that is awaited."""
+    import threading
+
+    definition = saga(step("a"), step("b", "a"))
+    threads: list[int] = []
+
+    async def later(value: str) -> object:
+        await asyncio.sleep(0)
+        return {"late": value}
+
+    def make(name: str) -> object:
+        def act(ctx: ActionContext) -> object:
+            threads.append(threading.get_ident())
+            return later(name) if name == "svc.b" else {"now": name}
+        return act
+
+    store = open_store("memory:")
+
+    async def go() -> tuple[RunResult, int]:
+        async with Engine(store, registry_of(definition, make), clock=ManualClock()) as engine:
+            return await engine.start(definition, {}), threading.get_ident()
+    result, loop_thread = asyncio.run(go())
+    events = store.load_run(result.run_id).events
+    assert result.status is RunStatus.COMPLETED
+    assert threads == [loop_thread, loop_thread]
+    assert [e.data for e in events if e.type.value == "step_succeeded"] == [
+        {"output": {"now": "svc.a"}}, {"output": {"late": "svc.b"}}]
+
+
+def test_injected_latency_delays_quick_actions_before_their_injected_failure() -> None:
+    """Simulated actions never wait; an injected latency makes the call wait first (the
+    compensation's call too), and the injected failure comes after the wait, as it would
+    from a slow service."""
+    from runtime.batch import simulated_registry
+    from runtime.injection import LatencySpec
+
+    definition = saga(step("a"), step("b", "a", retry={"max_attempts": 1}))
+    injection = Injection(seed=3, latency={"a": LatencySpec(p50_ms=40, p95_ms=40),
+                                           "b": LatencySpec(p50_ms=70, p95_ms=70)},
+                          fail={"b": 1.0})
+    store = open_store("memory:")
+    clock = ManualClock()
+
+    async def go() -> RunResult:
+        async with Engine(store, simulated_registry(definition), clock=clock) as engine:
+            return await engine.start(definition, {}, injection=injection)
+    result = asyncio.run(go())
+    events = store.load_run(result.run_id).events
+    assert result.status is RunStatus.COMPENSATED
+    assert clock.sleeps == pytest.approx([0.04, 0.07, 0.04])
+    assert types_of(events) == ["run_started", "step_started:a", "step_succeeded:a",
+                                "step_started:b", "step_failed:b", "run_compensating:b",
+                                "compensation_started:a", "compensation_succeeded:a",
+                                "run_compensated"]
+    durations = [(e.type.value, e.step, e.duration_ms) for e in events if e.duration_ms is not None
+                 and e.step is not None]
+    assert durations == [("step_succeeded", "a", pytest.approx(40.0)),
+                         ("step_failed", "b", pytest.approx(70.0)),
+                         ("compensation_succeeded", "a", pytest.approx(40.0))]

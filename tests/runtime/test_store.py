@@ -107,3 +107,20 @@ def test_in_memory_store_at_concurrency_100_loses_nothing() -> None:
     # completed: 10 events, compensated: run_started + 2 steps' start/outcome + 3 more
     assert events == 10 * (600 - expected) + 9 * expected
     assert len(store.definitions()) == 1
+
+
+def test_event_times_are_written_as_their_datetime_would_be() -> None:
+    """Events are stamped with float seconds; the SQLite text made from the float directly
+    (the text of each second cached) equals the text of the datetime the memory store returns,
+    the microsecond rounded the same way, at second boundaries too."""
+    import random
+
+    from runtime.store.sql import _sqlite_stamp, _sqlite_time, event_time
+
+    rng = random.Random(5)
+    stamps = [rng.uniform(0, 4e9) for _ in range(20_000)]
+    stamps += [s + edge for s in (1_700_000_000, 1_800_000_000.5)
+               for edge in (0.0, 1e-7, 4.9e-7, 5e-7, 5.1e-7, 0.9999994, 0.9999995, 0.9999996)]
+    stamps += [datetime(2026, 11, 26, 23, 59, 59, 999_999, tzinfo=UTC).timestamp()]
+    for ts in stamps:
+        assert _sqlite_stamp(ts) == _sqlite_time(event_time(ts)), ts
