@@ -75,6 +75,8 @@ class BatchSummary:
 
 
 T = TypeVar("T")
+# read once per run: an enum-class attribute read goes through the enum's __getattr__ hook
+_COMPLETED, _COMPENSATED, _FAILED = RunStatus.COMPLETED, RunStatus.COMPENSATED, RunStatus.FAILED
 ProgressCallback = Callable[[BatchProgress], None]
 
 
@@ -98,11 +100,12 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
 
     def record(result: RunResult) -> None:
         tally.done += 1
-        if result.status is RunStatus.COMPLETED:
+        status = result.status
+        if status is _COMPLETED:
             tally.completed += 1
-        elif result.status is RunStatus.COMPENSATED:
+        elif status is _COMPENSATED:
             tally.compensated += 1
-        elif result.status is RunStatus.FAILED:
+        elif status is _FAILED:
             tally.failed += 1
         durations.append(result.duration_ms)
         if progress is not None:

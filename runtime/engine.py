@@ -61,7 +61,7 @@ from runtime.planner import (
 )
 from runtime.store import Store
 from runtime.store.committer import GroupCommitter
-from runtime.store.sql import RunUpdate
+from runtime.store.sql import EventRow, RunUpdate
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin, RunStatus
 
 
@@ -151,6 +151,8 @@ class _LiveRun:
     injected: frozenset[str]              # steps whose calls the injection may change
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     dirty: bool = False                   # events buffered since the last commit
+    rows: list[EventRow] = field(default_factory=list)  # where its new events go: the
+    takes: int = -1                       # committer's list, while its ``takes`` is this
     settled: list[tuple[str, str]] = field(default_factory=list)  # (crash point, step) to fire after it
     successor: Callable[[], _LiveRun] | None = None  # the next run in turn, made at the final commit
     following: _LiveRun | None = None                 # ... once made
@@ -343,7 +345,7 @@ class Engine:
                     for name in steps:
                         live.tasks[name] = asyncio.create_task(self._attempts(live, name, kind))
                 elif isinstance(decision, TurnToCompensating):
-                    self._append(live, EventType.RUN_COMPENSATING, decision.trigger,
+                    self._append(live, _RUN_COMPENSATING_EVENT, decision.trigger,
                                  error=decision.error, data={"reason": "step_failed"})
                     waiting = self._make_durable(live, RunUpdate(_COMPENSATING))
                     if waiting is not None:
@@ -600,7 +602,10 @@ class Engine:
         """:meth:`_append` without the fold (the caller folds it): returns the event's seq."""
         state = live.state
         seq = state.last_seq = state.last_seq + 1
-        self.committer.buffer(live.run_id, (  # an EventRow
+        committer = self.committer
+        if live.takes != committer.takes:  # a commit took the list: ask for the new one
+            live.rows, live.takes = committer.rows_of(live.run_id), committer.takes
+        live.rows.append((  # an EventRow
             live.run_id, seq, self.clock.time(), _TYPE_TEXT[kind], step, attempt, duration_ms,
             error_type, error, data))
         live.dirty = True
@@ -672,6 +677,7 @@ _RUNNING, _COMPENSATING = RunStatus.RUNNING.value, RunStatus.COMPENSATING.value
 # globals: an enum-class attribute read costs ~75 ns
 _RUN_STARTED, _STEP_STARTED, _STEP_SUCCEEDED = (EventType.RUN_STARTED, EventType.STEP_STARTED,
                                                 EventType.STEP_SUCCEEDED)
+_RUN_COMPENSATING_EVENT = EventType.RUN_COMPENSATING
 _new_context = tuple.__new__  # a named tuple made from a tuple, without its Python __new__
 _ORCHESTRATION = Mode.ORCHESTRATION.value
 _END_EVENT = {RunStatus.COMPLETED: EventType.RUN_COMPLETED, RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,

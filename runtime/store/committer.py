@@ -57,6 +57,7 @@ class GroupCommitter:
         self._closing = False
         self.commits = 0
         self.rows = 0
+        self.takes = 0  # commits that took buffered rows (rows_of's lists are then stale)
         self._lease_asked = float("-inf")
         self._lease_until = clock.now()
 
@@ -70,6 +71,7 @@ class GroupCommitter:
         self._closing = True
         if not flush:
             self._new_runs, self._events, self._updates = [], {}, {}
+            self.takes += 1
             for futures in self._waiters.values():
                 for future in futures:
                     future.cancel()
@@ -94,14 +96,15 @@ class GroupCommitter:
         if error is not None:
             raise error
 
-    def buffer(self, run_id: str, row: EventRow) -> None:
-        if run_id in self._poisoned:  # = self.check(run_id), inline: called for every event
-            raise self._poisoned[run_id]
+    def rows_of(self, run_id: str) -> list[EventRow]:
+        """The list to append ``run_id``'s new event rows to (the caller appends to it
+        directly: ten times a saga). Valid while ``takes`` is unchanged: every commit that
+        takes buffered rows changes it, and the caller asks again."""
+        self.check(run_id)
         rows = self._events.get(run_id)
         if rows is None:
-            self._events[run_id] = [row]
-        else:
-            rows.append(row)
+            rows = self._events[run_id] = []
+        return rows
 
     def buffer_new_run(self, row: dict[str, Any]) -> None:
         self._new_runs.append(row)
@@ -124,6 +127,7 @@ class GroupCommitter:
         if update is None and len(self._events) == 1 and not self._new_runs and not self._updates:
             rows = self._events.pop(run_id, None)
             if rows is not None:  # only this run's new events: the store's one-pass append
+                self.takes += 1
                 try:
                     written = cast(InlineStore, self.store).append_events(self.owner, run_id, rows)
                 except BaseException as exc:
@@ -179,6 +183,7 @@ class GroupCommitter:
     def _take(self) -> WriteBatch:
         batch = WriteBatch(self.owner, self.lease_until(), self._new_runs, self._events, self._updates)
         self._new_runs, self._events, self._updates = [], {}, {}
+        self.takes += 1
         return batch
 
     def _failed(self, batch: WriteBatch, waiters: dict[str, list[asyncio.Future[None]]],
