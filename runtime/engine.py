@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import random
 import socket
@@ -61,7 +60,7 @@ from runtime.planner import (
 )
 from runtime.store import Store
 from runtime.store.committer import GroupCommitter
-from runtime.store.sql import EventRow, RunUpdate
+from runtime.store.sql import EventRow, RunUpdate, json_text
 from runtime.store.tables import TERMINAL_STATUSES, EventType, Mode, Origin, RunStatus
 
 
@@ -136,6 +135,7 @@ class _InjectionPlan(NamedTuple):
 
     injection: Injection
     recorded: dict[str, Any]      # as run_started records it
+    recorded_text: str            # ... as JSON
     touched: frozenset[str]       # the steps whose calls it may change
     rules: InjectionRules
 
@@ -184,6 +184,7 @@ class Engine:
         self.committer = GroupCommitter(store, self.owner, self.clock, lease_seconds=lease_seconds)
         self._compiled: dict[str, _Compiled] = {}
         self._injections: dict[int, _InjectionPlan] = {}  # by id(injection): a batch shares one
+        self._batch_texts: dict[str | None, str] = {}      # batch id -> as JSON
         self._actions: dict[str, Action] = {}  # looked up in the registry once per name
         self._quick: dict[str, Callable[[ActionContext], Any] | None] = {}  # ... and quick_function
         self._saved: dict[str, asyncio.Future[str]] = {}
@@ -220,7 +221,8 @@ class Engine:
                     run_id: str | None = None) -> RunResult:
         """Create a run, commit its ``run_started``, then drive it to a terminal status."""
         spec = RunSpec(run_index, input, run_id)
-        self._check_payload(dict(input or {}), "the run input")
+        if input:
+            self._payload_text(dict(input), "the run input")
         try:
             await self._save_definition(definition)
         except StoreError as exc:
@@ -245,14 +247,15 @@ class Engine:
             for failed in (spec, *pending):
                 yield failed, RunResult(failed.run_id or self.new_run_id(), None, abandoned=str(exc))
             return
-        self._check_payload(dict(spec.input or {}), "the run input")
+        if spec.input:
+            self._payload_text(dict(spec.input), "the run input")
         compiled = self._compile(definition)
         current, live = spec, self._create(compiled, spec, injection, origin, batch)
         while True:
             upcoming = next(pending, None)
             if upcoming is not None:
                 if upcoming.input:
-                    self._check_payload(dict(upcoming.input), "the run input")
+                    self._payload_text(dict(upcoming.input), "the run input")
                 live.successor = partial(self._create, compiled, upcoming, injection, origin, batch)
             result = await self._drive(live)
             yield current, result
@@ -278,10 +281,19 @@ class Engine:
             "origin": _ORIGIN_TEXT[origin], "batch": batch, "input": data, "started_at": now,
             "ended_at": None, "duration_ms": None, "owner": self.owner,
             "lease_expires_at": self.committer.lease_until()})
+        # run_started's data as JSON text from parts made once (the injection's, per batch)
+        text = (f'{{"input":{json_text(data) if data else "{}"},"run_index":{int(spec.run_index)},'
+                f'"batch":{self._batch_text(batch)},"injection":{plan.recorded_text if plan else "null"}}}')
         self._append(live, _RUN_STARTED, data={
             "input": data, "run_index": spec.run_index, "batch": batch,
-            "injection": plan.recorded if plan is not None else None})
+            "injection": plan.recorded if plan is not None else None}, text=text)
         return live
+
+    def _batch_text(self, batch: str | None) -> str:
+        text = self._batch_texts.get(batch)
+        if text is None:
+            text = self._batch_texts[batch] = json_text(batch)
+        return text
 
     def _action(self, name: str) -> Action:
         action = self.registry.get(name)  # raises if unknown: a step failure
@@ -293,9 +305,9 @@ class Engine:
         """What the engine needs of ``injection``, worked out once per injection object."""
         cached = self._injections.get(id(injection))
         if cached is None or cached.injection is not injection:
+            recorded = injection.model_dump(mode="json")
             cached = self._injections[id(injection)] = _InjectionPlan(
-                injection, injection.model_dump(mode="json"), injection.steps_touched(),
-                injection.rules())
+                injection, recorded, json_text(recorded), injection.steps_touched(), injection.rules())
         return cached
 
     def new_run_id(self) -> str:
@@ -346,7 +358,8 @@ class Engine:
                         live.tasks[name] = asyncio.create_task(self._attempts(live, name, kind))
                 elif isinstance(decision, TurnToCompensating):
                     self._append(live, _RUN_COMPENSATING_EVENT, decision.trigger,
-                                 error=decision.error, data={"reason": "step_failed"})
+                                 error=decision.error, data=_STEP_FAILED_REASON,
+                                 text=_STEP_FAILED_REASON_TEXT)
                     waiting = self._make_durable(live, RunUpdate(_COMPENSATING))
                     if waiting is not None:
                         await waiting
@@ -511,8 +524,7 @@ class Engine:
                   began: float, action_name: str, output: Any) -> float | None:
         """Record a call that returned: its success, unless its output is refused."""
         try:
-            if output is not None:
-                self._check_payload(output, f"the output of {action_name}")
+            text = None if output is None else self._payload_text(output, f"the output of {action_name}")
             if self.crash_points is not None:
                 self._crash(f"{kind.points}after_action", live, name)
         except (StoreError, LeaseLostError):
@@ -520,9 +532,10 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             return self._failed(live, name, kind, attempt, began, exc)
         elapsed = (self.clock.monotonic() - began) * 1000
-        data = None if output is None else {"output": output}
+        data = None if text is None else f'{{"output":{text}}}'
         if kind is _COMPENSATION:
-            self._append(live, kind.succeeded, name, attempt, elapsed, None, None, data)
+            self._append(live, kind.succeeded, name, attempt, elapsed, None, None,
+                         None if output is None else {"output": output}, data)
         else:  # = _append, with the fold's transition called directly
             self._buffer(live, _STEP_SUCCEEDED, name, attempt, elapsed, None, None, data)
             mark_succeeded(live.state, live.state.steps[name], name, output)
@@ -590,16 +603,20 @@ class Engine:
     def _append(self, live: _LiveRun, kind: EventType, step: str | None = None,
                 attempt: int | None = None, duration_ms: float | None = None,
                 error_type: str | None = None, error: str | None = None,
-                data: dict[str, Any] | None = None) -> None:
-        """Write an event: number and stamp it, buffer its row for the next commit, fold it
-        into the run's state (``record``: the same fold recovery uses)."""
-        seq = self._buffer(live, kind, step, attempt, duration_ms, error_type, error, data)
+                data: dict[str, Any] | None = None, text: str | None = None) -> None:
+        """Write an event: number and stamp it, buffer its row for the next commit (``data``
+        as JSON text: ``text`` if the caller has it), fold it into the run's state
+        (``record``: the same fold recovery uses)."""
+        if text is None and data is not None:
+            text = json_text(data)
+        seq = self._buffer(live, kind, step, attempt, duration_ms, error_type, error, text)
         record(live.state, kind, seq, step, attempt, error, data)
 
     def _buffer(self, live: _LiveRun, kind: EventType, step: str | None, attempt: int | None,
                 duration_ms: float | None, error_type: str | None, error: str | None,
-                data: dict[str, Any] | None) -> int:
-        """:meth:`_append` without the fold (the caller folds it): returns the event's seq."""
+                data: str | None) -> int:
+        """:meth:`_append` without the fold (the caller folds it), ``data`` as JSON text:
+        returns the event's seq."""
         state = live.state
         seq = state.last_seq = state.last_seq + 1
         committer = self.committer
@@ -611,15 +628,17 @@ class Engine:
         live.dirty = True
         return seq
 
-    def _check_payload(self, value: Any, what: str) -> None:
-        if value is None or value == {}:
-            return
+    def _payload_text(self, value: Any, what: str) -> str:
+        """``value`` as JSON text, for its event: raises NonRetryableError if it is not JSON,
+        LimitExceededError if it is larger than the limit allows."""
         try:
-            size = len(json.dumps(value, separators=(",", ":")))
+            text = json_text(value)
         except (TypeError, ValueError) as exc:
             raise NonRetryableError(f"{what} is not JSON: {exc}") from None
+        size = len(text) if text.isascii() else len(text.encode())
         if size > self.limits.max_payload_bytes:
             raise LimitExceededError(f"{what} size in bytes", size, self.limits.max_payload_bytes)
+        return text
 
     async def _save_definition(self, definition: SagaDefinition) -> None:
         """Store the definition once per engine, however many runs start at the same time."""
@@ -678,6 +697,7 @@ _RUNNING, _COMPENSATING = RunStatus.RUNNING.value, RunStatus.COMPENSATING.value
 _RUN_STARTED, _STEP_STARTED, _STEP_SUCCEEDED = (EventType.RUN_STARTED, EventType.STEP_STARTED,
                                                 EventType.STEP_SUCCEEDED)
 _RUN_COMPENSATING_EVENT = EventType.RUN_COMPENSATING
+_STEP_FAILED_REASON, _STEP_FAILED_REASON_TEXT = {"reason": "step_failed"}, '{"reason":"step_failed"}'
 _new_context = tuple.__new__  # a named tuple made from a tuple, without its Python __new__
 _ORCHESTRATION = Mode.ORCHESTRATION.value
 _END_EVENT = {RunStatus.COMPLETED: EventType.RUN_COMPLETED, RunStatus.COMPENSATED: EventType.RUN_COMPENSATED,

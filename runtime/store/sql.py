@@ -68,21 +68,24 @@ class RunUpdate:
 # An event row as the engine buffers it and the stores write it: a plain tuple in the event
 # table's column order (a tuple costs a fifth of a dict to build, and the engine builds ten
 # per saga). ``ts`` is seconds since the epoch (``Clock.time()``: a float costs a quarter of a
-# datetime to make); stores turn it into their time type. ``data`` is a JSON-able dict or None.
+# datetime to make); stores turn it into their time type. ``data`` is JSON text or None: the
+# engine serialises each event's data once (an action's output is serialised anyway, to
+# check its size), and no store encodes it again.
 EVENT_COLUMNS = ("run_id", "seq", "ts", "type", "step", "attempt", "duration_ms", "error_type",
                  "error", "data")
 EventRow = tuple[str, int, float, str, "str | None", "int | None", "float | None", "str | None",
-                 "str | None", "dict[str, Any] | None"]
+                 "str | None", "str | None"]
 
 
 def event_row(run_id: str, seq: int, ts: datetime | float, type: str, step: str | None = None,
               attempt: int | None = None, duration_ms: float | None = None,
               error_type: str | None = None, error: str | None = None,
               data: dict[str, Any] | None = None) -> EventRow:
-    """An :data:`EventRow` by column name (for code off the hot path, and tests); ``ts`` may
-    be an aware datetime."""
+    """An :data:`EventRow` by column name (for code off the hot path, and tests): ``ts`` may
+    be an aware datetime, ``data`` is a JSON-able dict (raises TypeError if it is not)."""
     stamp = ts.timestamp() if isinstance(ts, datetime) else ts
-    return (run_id, seq, stamp, type, step, attempt, duration_ms, error_type, error, data)
+    text = None if data is None else json_text(data)
+    return (run_id, seq, stamp, type, step, attempt, duration_ms, error_type, error, text)
 
 
 def event_time(ts: float) -> datetime:
@@ -334,8 +337,9 @@ class EventStore:
             # the hot path: the same rows SQLAlchemy's types would write, converted once here
             conn.exec_driver_sql(_SQLITE_EVENT_INSERT, [_sqlite_event(row) for row in rows])
         elif rows:
-            conn.execute(event_table.insert(), [dict(zip(EVENT_COLUMNS, row, strict=True), ts=event_time(row[2]))
-                                                for row in rows])
+            conn.execute(event_table.insert(), [
+                dict(zip(EVENT_COLUMNS, row, strict=True), ts=event_time(row[2]),
+                     data=None if row[9] is None else json.loads(row[9])) for row in rows])
         return rejected
 
     def _owned(self, conn: Connection, owner: str, run_ids: Sequence[str]) -> set[str]:
@@ -551,10 +555,9 @@ def _sqlite_stamp(ts: float) -> str:
 
 
 def _sqlite_event(row: EventRow) -> tuple[Any, ...]:
-    """An event row as SQLAlchemy stores it on SQLite: UTC text time, JSON text (or NULL)."""
-    run_id, seq, ts, type_, step, attempt, duration_ms, error_type, error, data = row
-    return (run_id, seq, _sqlite_stamp(ts), type_, step, attempt, duration_ms, error_type, error,
-            None if data is None else json_text(data))
+    """An event row as SQLAlchemy stores it on SQLite: UTC text time (``data`` is JSON text
+    already)."""
+    return (row[0], row[1], _sqlite_stamp(row[2]), *row[3:])
 
 
 def _sqlite_run(row: dict[str, Any]) -> tuple[Any, ...]:
