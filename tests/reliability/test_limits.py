@@ -396,10 +396,14 @@ def test_run_input_over_the_payload_limit_writes_nothing(sqlite_url: str) -> Non
 
 
 def test_run_input_limit_counts_encoded_json_bytes(sqlite_url: str) -> None:
-    """Non-ASCII input is measured as the JSON the engine stores (``\\u00e9``, 6 bytes each)."""
+    """Non-ASCII input is measured as the JSON the engine stores: UTF-8, 2 bytes per ``é``."""
     limits = Limits(max_payload_bytes=100)
-    with pytest.raises(LimitExceededError):
-        run(TWO_STEPS, sqlite_url, run_input={"k": "é" * 16}, limits=limits)  # 16 chars, 104 bytes
+    with pytest.raises(LimitExceededError, match="size in bytes is 104, over the limit of 100"):
+        run(TWO_STEPS, sqlite_url, run_input={"k": "é" * 48}, limits=limits)  # 48 chars, 104 bytes
+    result, events, _, store = run(TWO_STEPS, sqlite_url, run_input={"k": "é" * 46}, limits=limits)
+    store.close()  # 46 chars, 100 bytes: at the limit
+    assert result.status is RunStatus.COMPLETED
+    assert events[0].data is not None and events[0].data["input"] == {"k": "é" * 46}
 
 
 @pytest.mark.parametrize("over", [0, 1])
