@@ -221,13 +221,12 @@ class Engine:
                     run_id: str | None = None) -> RunResult:
         """Create a run, commit its ``run_started``, then drive it to a terminal status."""
         spec = RunSpec(run_index, input, run_id)
-        if input:
-            self._payload_text(dict(input), "the run input")
+        input_text = self._input_text(spec)
         try:
             await self._save_definition(definition)
         except StoreError as exc:
             return RunResult(spec.run_id or self.new_run_id(), None, abandoned=str(exc))
-        live = self._create(self._compile(definition), spec, injection, origin, batch)
+        live = self._create(self._compile(definition), spec, input_text, injection, origin, batch)
         return await self._drive(live)  # run_started is committed before the first action
 
     async def run_in_turn(self, definition: SagaDefinition, specs: Iterable[RunSpec], *,
@@ -247,16 +246,15 @@ class Engine:
             for failed in (spec, *pending):
                 yield failed, RunResult(failed.run_id or self.new_run_id(), None, abandoned=str(exc))
             return
-        if spec.input:
-            self._payload_text(dict(spec.input), "the run input")
         compiled = self._compile(definition)
-        current, live = spec, self._create(compiled, spec, injection, origin, batch)
+        current, live = spec, self._create(compiled, spec, self._input_text(spec), injection,
+                                           origin, batch)
         while True:
             upcoming = next(pending, None)
             if upcoming is not None:
-                if upcoming.input:
-                    self._payload_text(dict(upcoming.input), "the run input")
-                live.successor = partial(self._create, compiled, upcoming, injection, origin, batch)
+                upcoming_text = self._input_text(upcoming)
+                live.successor = partial(self._create, compiled, upcoming, upcoming_text,
+                                         injection, origin, batch)
             result = await self._drive(live)
             yield current, result
             if upcoming is None:
@@ -264,11 +262,16 @@ class Engine:
             # made at the final commit; else (the run ended without one) made now
             following, live.following = live.following, None  # no chain of finished runs
             current, live = upcoming, following or self._create(
-                compiled, upcoming, injection, origin, batch)
+                compiled, upcoming, upcoming_text, injection, origin, batch)
 
-    def _create(self, compiled: _Compiled, spec: RunSpec, injection: Injection | None,
-                origin: Origin, batch: str | None) -> _LiveRun:
-        """Buffer a new run's row and ``run_started`` (committed by the next flush)."""
+    def _input_text(self, spec: RunSpec) -> str:
+        """A run's input as JSON, checked (raises before anything about the run is written)."""
+        return self._payload_text(dict(spec.input), "the run input") if spec.input else "{}"
+
+    def _create(self, compiled: _Compiled, spec: RunSpec, input_text: str,
+                injection: Injection | None, origin: Origin, batch: str | None) -> _LiveRun:
+        """Buffer a new run's row and ``run_started`` (committed by the next flush);
+        ``input_text`` is :meth:`_input_text`'s."""
         data = dict(spec.input) if spec.input else {}
         run_id = spec.run_id or self.new_run_id()
         now = self.clock.now()
@@ -282,7 +285,7 @@ class Engine:
             "ended_at": None, "duration_ms": None, "owner": self.owner,
             "lease_expires_at": self.committer.lease_until()})
         # run_started's data as JSON text from parts made once (the injection's, per batch)
-        text = (f'{{"input":{json_text(data) if data else "{}"},"run_index":{int(spec.run_index)},'
+        text = (f'{{"input":{input_text},"run_index":{int(spec.run_index)},'
                 f'"batch":{self._batch_text(batch)},"injection":{plan.recorded_text if plan else "null"}}}')
         self._append(live, _RUN_STARTED, data={
             "input": data, "run_index": spec.run_index, "batch": batch,

@@ -8,9 +8,10 @@
 For tests, embedding and benchmarks: nothing survives the process, so it is no use for crash
 recovery across processes. One lock guards everything; :meth:`write` is cheap enough for the
 group committer to call on the event loop thread (``inline_writes``). Events are kept as
-tuples of plain values with JSON columns as text, as a SQL store keeps them (and so that the
-garbage collector need not walk them); reads decode them and convert times to UTC, as the
-SQL store returns them.
+they arrive, :data:`EventRow` tuples of plain values with data as JSON text, as a SQL store
+keeps them (and so that the garbage collector stops tracking them: full collections then
+don't walk a million events); reads decode them and convert times to UTC, as the SQL store
+returns them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class MemoryEventStore:
         self._lock = threading.Lock()
         self._definitions: dict[str, Row] = {}
         self._runs: dict[str, Row] = {}
-        self._events: dict[str, tuple[Stored, ...]] = {}  # run id -> its events by seq
+        self._events: dict[str, tuple[EventRow, ...]] = {}  # run id -> its events by seq
 
     def close(self) -> None:
         pass
@@ -105,7 +106,7 @@ class MemoryEventStore:
                 if new_run["definition_hash"] not in self._definitions:
                     raise StoreError("append", "FOREIGN KEY constraint failed")
                 new[run_id] = _run_in(new_run)
-            appended: list[tuple[str, tuple[Stored, ...]]] = []
+            appended: list[tuple[str, tuple[EventRow, ...]]] = []
             for run_id, rows in batch.events.items():
                 # fenced by its lease unless new in this batch (an unknown run is rejected too)
                 if run_id not in new and runs.get(run_id, _NO_RUN)["owner"] != owner:
@@ -262,18 +263,11 @@ def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo is not None else value
 
 
-# What is kept: plain values only, JSON columns as text (as a SQL store keeps them; event
-# rows arrive that way). Then the garbage collector stops tracking the kept rows (tuples and
-# dicts of plain values), so full collections don't walk a million events (a dict holding
-# dicts stays tracked forever).
-Stored = EventRow
-
-
-def _by_seq(event: Stored) -> int:
+def _by_seq(event: EventRow) -> int:
     return event[1]
 
 
-def _merged(run_id: str, kept: tuple[Stored, ...], rows: list[EventRow]) -> tuple[Stored, ...]:
+def _merged(run_id: str, kept: tuple[EventRow, ...], rows: list[EventRow]) -> tuple[EventRow, ...]:
     """``kept`` (one run's events, by seq) with ``rows`` added; raises as the SQL store would."""
     last = kept[-1][1] if kept else 0
     in_order = True
@@ -317,7 +311,7 @@ def _run_out(run: Row) -> Row:
     return row
 
 
-def _event(stored: Stored) -> Event:
+def _event(stored: EventRow) -> Event:
     _, seq, ts, type_, step, attempt, duration_ms, error_type, error, data = stored
     return Event(type=EventType(type_), seq=seq, ts=event_time(ts), step=step, attempt=attempt,
                  duration_ms=duration_ms, error_type=error_type, error=error,
