@@ -19,20 +19,22 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import httpx
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtime.errors import (
+    DefinitionError,
     HostNotAllowedError,
     NonRetryableError,
     RetryableError,
     SagaError,
     UnknownActionError,
 )
+from runtime.loading import issues_from_pydantic, parse_document
 
 JSON = Any
 
@@ -278,10 +280,16 @@ class HttpActionsFile(BaseModel):
 
 
 def load_http_actions(path: str, registry_kwargs: Mapping[str, Any] | None = None) -> ActionRegistry:
-    """Build a registry from an operator's HTTP actions file (YAML, safe_load)."""
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
-    spec = HttpActionsFile.model_validate(data or {})
+    """Build a registry from an operator's HTTP actions file: YAML read with the guards
+    definitions have (``runtime.loading``); a bad file raises DefinitionError, one line per
+    problem naming the file, the path in it and the rule."""
+    data = parse_document(Path(path).read_bytes(), source=path,
+                          shape="an HTTP actions file is a mapping with 'allow_hosts' and 'actions'")
+    try:
+        spec = HttpActionsFile.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(path, issues_from_pydantic(
+            exc, "docs/sample-services.md lists the fields")) from None
     registry = ActionRegistry(http_allowlist=spec.allow_hosts, **dict(registry_kwargs or {}))
     for name, action in spec.actions.items():
         registry.register_http(name, action)

@@ -8,6 +8,7 @@ parsing in C, so a 1 MiB document takes well under a second; see docs/hostile-in
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,10 @@ def parse_definition(raw: bytes | str, *, source: str = "<document>", fmt: str =
 
 
 def parse_document(raw: bytes | str, *, source: str, fmt: str = "yaml",
-                   limits: Limits = DEFAULT_LIMITS) -> Any:
-    """Bytes -> plain data, with every guard applied before and during parsing."""
+                   limits: Limits = DEFAULT_LIMITS,
+                   shape: str = "a definition is a mapping with 'saga' and 'steps'") -> Any:
+    """Bytes -> plain data (a mapping: ``shape`` says of what), with every guard applied before
+    and during parsing."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     if len(raw) > limits.max_document_bytes:
@@ -78,6 +81,8 @@ def parse_document(raw: bytes | str, *, source: str, fmt: str = "yaml",
             data = _parse_yaml(text, limits)
     except RecursionError:
         raise DefinitionError(source, [_too_deep(limits)]) from None
+    except _DuplicateKeys as exc:
+        raise DefinitionError(source, exc.issues) from None
     except (yaml.YAMLError, ValueError, _TooLarge) as exc:  # ValueError: JSON (digits, ...)
         if getattr(exc, "problem", None) == "exceeded maximum nesting depth":  # libyaml's guard
             raise DefinitionError(source, [_too_deep(limits)]) from None
@@ -87,8 +92,7 @@ def parse_document(raw: bytes | str, *, source: str, fmt: str = "yaml",
         raise DefinitionError(source, [_too_deep(limits)])
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise DefinitionError(source, [Issue("/", "not-a-mapping", f"the document is {kind}",
-                                             "a definition is a mapping with 'saga' and 'steps'")])
+        raise DefinitionError(source, [Issue("/", "not-a-mapping", f"the document is {kind}", shape)])
     huge = _huge_integers(data)
     if huge:
         raise DefinitionError(source, huge)
@@ -106,7 +110,9 @@ def definition_from_data(data: Any, *, source: str = "<document>") -> SagaDefini
             "use finite values of a sensible size")]) from None
 
 
-def issues_from_pydantic(exc: ValidationError) -> list[Issue]:
+def issues_from_pydantic(exc: ValidationError,
+                         fields: str = "`saga schema` lists the fields") -> list[Issue]:
+    """pydantic's errors as issues; ``fields`` says where the allowed fields are listed."""
     issues = []
     errors = exc.errors(include_url=False)
     for error in errors[:MAX_REPORTED_ISSUES]:
@@ -117,7 +123,7 @@ def issues_from_pydantic(exc: ValidationError) -> list[Issue]:
             message = message[len("Value error, "):]
         hint = ""
         if rule == "extra-forbidden":
-            message, hint = "unknown field", "remove it or check its spelling (`saga schema` lists the fields)"
+            message, hint = "unknown field", f"remove it or check its spelling ({fields})"
         elif rule == "missing":
             message, hint = "required field is missing", "add it"
         elif rule == "string-pattern-mismatch":
@@ -152,11 +158,43 @@ class _TooLarge(Exception):
         self.rule = rule
 
 
+class _DuplicateKeys(Exception):
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__(f"{len(issues)} duplicate keys")
+        self.issues = issues
+
+
+def _duplicate_key(path: str, key: object, lines: str = "") -> Issue:
+    return Issue(path, "duplicate-key", f"key '{pointer_part(key)}' is given more than once in "
+                 f"the same mapping{lines}; only the last would count", "keep one of them")
+
+
 def _parse_json(text: str) -> Any:
     def no_constants(name: str) -> Any:
         raise json.JSONDecodeError(f"{name} is not valid JSON", text, 0)
 
-    return json.loads(text, parse_constant=no_constants)
+    repeated: dict[int, list[str]] = {}  # id of an object -> its keys given more than once
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            repeated[id(obj)] = [k for k, n in Counter(k for k, _ in pairs).items() if n > 1]
+        return obj
+
+    data = json.loads(text, parse_constant=no_constants, object_pairs_hook=unique_keys)
+    if repeated:  # the objects are all alive in ``data``, so their ids still name them
+        issues: list[Issue] = []
+        stack: list[tuple[Any, str]] = [(data, "")]
+        while stack:
+            item, path = stack.pop()
+            if isinstance(item, dict):
+                issues.extend(_duplicate_key(f"{path}/{pointer_part(key)}", key)
+                              for key in repeated.get(id(item), ()))
+                stack.extend((v, f"{path}/{pointer_part(k)}") for k, v in reversed(item.items()))
+            elif isinstance(item, list):
+                stack.extend((v, f"{path}/{i}") for i, v in reversed(list(enumerate(item))))
+        raise _DuplicateKeys(cap_issues(issues))
+    return data
 
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -188,9 +226,48 @@ def _parse_yaml(text: str, limits: Limits) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
+        repeated = _duplicate_yaml_keys(node)
+        if repeated:
+            raise _DuplicateKeys(cap_issues(repeated))
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _duplicate_yaml_keys(root: yaml.Node) -> list[Issue]:
+    """Keys given twice in one mapping, by path and lines: YAML keeps the last without a word,
+    so a second ``compensation:`` would quietly replace the first. Keys a merge (``<<: *base``)
+    brings in may be overridden: that is what a merge is for. Each node is walked once, however
+    many aliases name it."""
+    issues: list[Issue] = []
+    walked: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}  # (tag, text) of a key -> its line
+            children = []
+            for key, value in node.value:
+                if key.tag == _MERGE_TAG or not isinstance(key, yaml.ScalarNode):
+                    children.append((value, path))  # checked as mappings of their own
+                    continue
+                where, line = f"{path}/{pointer_part(key.value)}", key.start_mark.line + 1
+                if (key.tag, key.value) in first:
+                    issues.append(_duplicate_key(
+                        where, key.value, f" (lines {first[key.tag, key.value]} and {line})"))
+                else:
+                    first[key.tag, key.value] = line
+                children.append((value, where))
+            stack.extend(reversed(children))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}/{i}") for i, item in reversed(list(enumerate(node.value))))
+    return issues
 
 
 def _check_expanded_size(text: str, maximum: int) -> None:

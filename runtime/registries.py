@@ -41,11 +41,10 @@ def build_registry(spec: str | None, *, definition: SagaDefinition | None = None
         path = Path(spec)
         if not path.is_file():
             raise ActionsSpecError(spec, "no such file")
-        try:
+        try:  # a bad file raises DefinitionError: a line per problem, with its path
             return load_http_actions(str(path))
-        except (ValueError, OSError) as exc:
-            first = str(exc).splitlines()[0]
-            raise ActionsSpecError(spec, f"invalid HTTP actions file: {first}") from None
+        except OSError as exc:
+            raise ActionsSpecError(spec, f"cannot read it ({exc.strerror or exc})") from None
     try:
         module = importlib.import_module(spec)
     except ImportError as exc:

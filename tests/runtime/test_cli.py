@@ -87,6 +87,25 @@ def test_bad_input_is_one_line_exit_1(args: list[str], message: str, tmp_path: P
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("content", "line"), [
+    ("actions: [\n", "/: line 2, column 1: did not find expected node content [yaml-syntax]"),
+    ("actions:\n  x.y: {url: 'http://a/', methd: GET}\n",
+     "/actions/x.y/methd: unknown field [extra-forbidden]"),
+    ("actions:\n  x.y: {url: 'http://a/'}\n  x.y: {url: 'http://b/'}\n",
+     "/actions/x.y: key 'x.y' is given more than once in the same mapping (lines 2 and 3)"),
+    ("", "/: the document is empty [not-a-mapping]"),
+])
+def test_a_bad_http_actions_file_is_one_line_per_problem(tmp_path: Path, content: str,
+                                                         line: str) -> None:
+    actions = tmp_path / "actions.yaml"
+    actions.write_text(content)
+    for command in (["run", FLIGHT, "--db", f"sqlite:///{tmp_path / 'e.db'}"], ["validate", FLIGHT]):
+        code, out, err = saga(*command, "--actions", str(actions))
+        assert code == 1 and "Traceback" not in err
+        assert err.strip().splitlines() == [err.strip()] and err.startswith(f"{actions}: {line}")
+    assert not (tmp_path / "e.db").exists()  # refused before anything was opened
+
+
 def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "evil.yaml"
     bad.write_text("!!python/object/apply:os.system ['echo hacked']\n")

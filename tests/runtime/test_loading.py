@@ -41,6 +41,35 @@ def test_bad_documents(raw: bytes, expected: tuple[str, str]) -> None:
     assert expected in issues_of(raw)
 
 
+@pytest.mark.parametrize(("raw", "fmt", "expected"), [
+    (GOOD + "saga: t\n", "yaml", [("/saga", "duplicate-key")]),
+    ("saga: s\nsteps:\n  - {name: a, action: x.a, compensation: x.b, compensation: x.a}\n", "yaml",
+     [("/steps/0/compensation", "duplicate-key")]),
+    ('{"saga": "s", "steps": [{"name": "a", "action": "x.a", "action": "x.b"}], "saga": "t"}',
+     "json", [("/saga", "duplicate-key"), ("/steps/0/action", "duplicate-key")]),
+    # a mapping named by an alias is walked (and reported) once, where it is defined
+    ("x: &m {a: 1, a: 2}\ny: *m\nsaga: s\nsteps: []\n", "yaml", [("/x/a", "duplicate-key")]),
+])
+def test_a_key_given_twice_is_refused(raw: str, fmt: str, expected: list[tuple[str, str]]) -> None:
+    assert issues_of(raw, fmt) == expected
+
+
+def test_duplicate_key_names_both_lines() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition("saga: s\nsteps:\n  - name: a\n    action: x.a\n    action: x.b\n",
+                         source="doc.yaml")
+    assert caught.value.lines() == [
+        "doc.yaml: /steps/0/action: key 'action' is given more than once in the same mapping "
+        "(lines 4 and 5); only the last would count [duplicate-key]; keep one of them"]
+
+
+def test_a_merge_may_override_its_keys() -> None:
+    raw = ("saga: s\nsteps:\n  - &base {name: a, action: x.a, compensation: x.b}\n"
+           "  - <<: *base\n    name: b\n    after: [a]\n")
+    definition = parse_definition(raw)
+    assert [(s.name, s.action, s.after) for s in definition.steps] == [("a", "x.a", []), ("b", "x.a", ["a"])]
+
+
 def test_bom_is_accepted() -> None:
     assert parse_definition(b"\xef\xbb\xbf" + GOOD.encode()).saga == "s"
 
