@@ -27,7 +27,14 @@ demo: setup
 test: setup system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup
+# The benchmark peers (DBOS, saga-py, py-spy) live in a venv of their own: bench/setup.sh.
+PEERS_STAMP := bench/.venv-peers/.installed
+
+$(PEERS_STAMP): bench/requirements.txt bench/setup.sh | $(STAMP)
+	bash bench/setup.sh
+	touch $(PEERS_STAMP)
+
+bench: setup $(PEERS_STAMP)
 	$(PY) bench/run_all.py
 
 lint: setup

@@ -3,6 +3,7 @@
     .venv/bin/python bench/profile_engine.py                         # c=1 and c=100, 2000 runs
     .venv/bin/python bench/profile_engine.py --concurrency 100 --runs 5000 --store memory
     .venv/bin/python bench/profile_engine.py --tool cprofile          # no py-spy needed
+    .venv/bin/python bench/profile_engine.py --store memory --concurrency 100 --tool opcodes
 
 Each profile runs in its own process: the runtime, durable default (a fresh SQLite file,
 WAL, synchronous=FULL), the flight saga with no-op actions and charge_payment failing for
@@ -21,6 +22,9 @@ Tools:
   ``engine-c<N>.html`` and ``.txt``.
 - ``cprofile``: the standard library's deterministic profiler, event-loop thread only, with
   call counts; ``engine-c<N>.txt`` (slower: it inflates Python-heavy code).
+- ``opcodes``: bytecodes executed per saga, by function (``sys.settrace`` opcode events,
+  event-loop thread only): exact and free of timing noise, so one change can be compared
+  with the next; ``engine-c<N>.txt``.
 
 The py-spy report: where each thread's time goes (waiting vs running), the time of each
 component per step call (engine, planner, committer, store, SQLAlchemy, sqlite COMMIT, asyncio,
@@ -43,6 +47,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from types import CodeType, FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,6 +198,8 @@ def _start_profiler(args: argparse.Namespace) -> Any:
             Path(f"{stem}.html").write_text(profiler.output_html())
             Path(f"{stem}.txt").write_text(profiler.output_text(unicode=True, color=False))
         return stop_pyinstrument
+    if args.tool == "opcodes":
+        return _count_opcodes(stem, args.runs)
     import cProfile
     import pstats
 
@@ -209,6 +216,29 @@ def _start_profiler(args: argparse.Namespace) -> Any:
             handle.write("\n== by cumulative time ==\n")
             stats.sort_stats("cumulative").print_stats(40)
     return stop_cprofile
+
+
+def _count_opcodes(stem: Path, runs: int, top: int = 40) -> Any:
+    """Count the bytecodes each code object executes until the returned ``stop`` is called."""
+    counts: Counter[CodeType] = Counter()
+
+    def tracer(frame: FrameType, event: str, _arg: Any) -> Any:
+        frame.f_trace_opcodes, frame.f_trace_lines = True, False
+        if event == "opcode":
+            counts[frame.f_code] += 1
+        return tracer
+
+    sys.settrace(tracer)
+
+    def stop_opcodes() -> None:
+        sys.settrace(None)
+        total = sum(counts.values())
+        lines = [f"{total / runs:,.0f} bytecodes per saga ({runs:,} runs)", "",
+                 "| function | file:line | per saga | share |", "|---|---|---:|---:|"]
+        lines += [f"| {code.co_qualname} | {_short(code.co_filename)}:{code.co_firstlineno} | "
+                  f"{n / runs:,.1f} | {n * 100 / total:.1f}% |" for code, n in counts.most_common(top)]
+        Path(f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    return stop_opcodes
 
 
 def per_step_calls(prof: Path, step_calls: int, top: int = 35) -> str:
@@ -412,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--store", choices=("sqlite", "memory", "null"), default="sqlite")
-    parser.add_argument("--tool", choices=("auto", "py-spy", "pyinstrument", "cprofile"),
+    parser.add_argument("--tool", choices=("auto", "py-spy", "pyinstrument", "cprofile", "opcodes"),
                         default="auto")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -480,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
             with open(f"{stem}.txt", "a") as handle:
                 handle.write(per_step_calls(Path(f"{stem}.prof"), int(result["step_calls"])))
             print(f"wrote {stem}.txt, {stem}.prof")
+        elif tool == "opcodes":
+            print(f"wrote {stem}.txt")
         else:
             print(f"wrote {stem}.txt, {stem}.html")
     return 0

@@ -89,13 +89,18 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
     batch_id = options.batch_id or uuid.uuid4().hex[:12]
     counts = await _read(store.status_counts, batch=batch_id) if options.batch_id else {}
     existing = sum(counts.values())
+    # the indexes already in the log: after a crash they need not be 0..existing-1 (runs
+    # start in index order but reach the log in group commits), so the missing ones are
+    # started, and no index twice: the same seed then gives the same outcomes as without it
+    logged = set(await _read(store.run_indexes, batch_id)) if existing else set()
     tally = BatchProgress(sum(counts.get(s.value, 0) for s in RunStatus if s.terminal),
                           max(options.count, existing),
                           counts.get("completed", 0), counts.get("compensated", 0),
                           counts.get("failed", 0))
     durations: list[float] = []
     abandoned: list[tuple[str, int]] = []  # (run id, run index) the engine had to let go of
-    next_index = iter(range(existing, options.count))
+    missing = [index for index in range(options.count) if index not in logged]
+    next_index = iter(missing)
     origin = Origin(options.origin)
 
     def record(result: RunResult) -> None:
@@ -155,7 +160,7 @@ async def run_batch(definition: SagaDefinition, registry: ActionRegistry, store:
                 else:
                     record(result)
 
-        workers = max(1, min(options.concurrency, options.count - existing))
+        workers = max(1, min(options.concurrency, len(missing)))
         await asyncio.gather(*(worker() for _ in range(workers)))
         for round_ in range(30):  # re-drive what a store fault made the engine let go of
             if not abandoned:
@@ -265,9 +270,11 @@ def _percentiles(values: list[float], *qs: float) -> list[float]:
 
 
 def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,
-            clock: Clock | None = None) -> str:
+            clock: Clock | None = None) -> tuple[str, int]:
     """Write ``options.count`` runs (``run_started`` only, no owner) for workers to take with
-    ``saga resume``: the way several runners share one batch. Returns the batch id."""
+    ``saga resume``: the way several runners share one batch. Given the id of a batch already
+    in the log, only the run indexes it is missing are written. Returns the batch id and the
+    number of runs written."""
     from runtime.clock import SystemClock
     from runtime.store.sql import WriteBatch, event_row
 
@@ -277,9 +284,11 @@ def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,
     store.save_definition(definition, now)
     injection = options.injection.model_dump(mode="json") if options.injection else None
     ids = random.Random(os.urandom(16))
-    for start in range(0, options.count, 1000):
+    logged = set(store.run_indexes(batch_id)) if options.batch_id else set()  # enqueued before
+    missing = [index for index in range(options.count) if index not in logged]
+    for start in range(0, len(missing), 1000):
         write = WriteBatch(owner="", lease_until=now)
-        for index in range(start, min(start + 1000, options.count)):
+        for index in missing[start:start + 1000]:
             run_id = time_ordered_id(ids)
             write.new_runs.append({
                 "id": run_id, "saga": definition.saga, "definition_hash": definition.content_hash,
@@ -291,4 +300,4 @@ def enqueue(definition: SagaDefinition, store: Store, options: BatchOptions, *,
                 data={"input": dict(options.input), "run_index": index, "batch": batch_id,
                       "injection": injection})]
         store.write(write)
-    return batch_id
+    return batch_id, len(missing)

@@ -165,11 +165,11 @@ def run_command(
             from runtime.batch import enqueue
 
             with EventStore(db) as store:
-                batch_id = enqueue(definition, store, options)
+                batch_id, enqueued = enqueue(definition, store, options)
             if as_json:
-                print(json.dumps({"batch_id": batch_id, "enqueued": count, "db": db}))
+                print(json.dumps({"batch_id": batch_id, "enqueued": enqueued, "db": db}))
             else:
-                out.print(f"enqueued {count} runs as batch {batch_id}; run them with "
+                out.print(f"enqueued {enqueued} runs as batch {batch_id}; run them with "
                           f"`saga resume --db {db}` (one or more workers)")
             return
         _resume_leftovers(definition, registry, db, lease, quiet=as_json)

@@ -254,6 +254,15 @@ class MemoryEventStore:
             counts = Counter(str(r["status"]) for r in self._runs.values() if not batch or r["batch"] == batch)
         return dict(sorted(counts.items()))
 
+    def run_indexes(self, batch: str) -> list[int]:
+        """As :meth:`EventStore.run_indexes`: each run's index, from its ``run_started``."""
+        with self._lock:
+            firsts = [self._events.get(run["id"], ())[:1] for run in self._runs.values()
+                      if run["batch"] == batch]
+        started = EventType.RUN_STARTED.value
+        return [int(json.loads(first[0][9] or "{}").get("run_index") or 0)
+                for first in firsts if first and first[0][3] == started]
+
 
 def _take(rows: list[Row], limit: int) -> list[Row]:
     return rows if limit < 0 else rows[:limit]  # SQLite: a negative LIMIT is no limit

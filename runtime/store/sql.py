@@ -487,6 +487,17 @@ class EventStore:
         rows = self._read("count runs", lambda c: c.execute(query).all())
         return {str(status): int(count) for status, count in rows}
 
+    def run_indexes(self, batch: str) -> list[int]:
+        """The ``run_index`` of each run of ``batch`` in the log (from its ``run_started``, the
+        first event of every run), so a batch continued after a crash starts exactly the
+        runs it is missing."""
+        query = (select(event_table.c.data)
+                 .select_from(run_table.join(event_table, event_table.c.run_id == run_table.c.id))
+                 .where(run_table.c.batch == batch, event_table.c.seq == 1,
+                        event_table.c.type == EventType.RUN_STARTED.value))
+        rows = self._read("read run indexes", lambda c: c.execute(query).scalars().all())
+        return [int((data or {}).get("run_index") or 0) for data in rows]
+
 
 _SQLITE_EVENT_INSERT = (
     "INSERT INTO event (run_id, seq, ts, type, step, attempt, duration_ms, error_type, error, "

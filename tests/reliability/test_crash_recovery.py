@@ -3,6 +3,7 @@ double-charges no one. Ground truth is the sample services' own state."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -71,6 +72,8 @@ def check_invariants(tmp_path: Path, runs: int) -> dict[str, int]:
         compensated = {r for (r,) in conn.execute("select id from run where status='compensated'")}
         gaps = conn.execute("select run_id from event group by run_id "
                             "having max(seq) != count(*) or min(seq) != 1").fetchall()
+        indexes = sorted(json.loads(data)["run_index"] for (data,) in conn.execute(
+            "select data from event where type = 'run_started'"))
         # re-executed attempts: a step started again after an attempt with no recorded outcome
         rerun = conn.execute("""
             select count(*) from event s where s.type in ('step_started', 'compensation_started')
@@ -81,6 +84,7 @@ def check_invariants(tmp_path: Path, runs: int) -> dict[str, int]:
             and exists (select 1 from event n where n.run_id = s.run_id and n.step = s.step
                 and n.seq > s.seq and n.type = s.type)""").fetchone()[0]
     assert sum(statuses.values()) == runs
+    assert indexes == list(range(runs)), "a run index is missing, or was started twice"
     assert set(statuses) <= {"completed", "compensated"}, statuses
     assert gaps == []
     truth = snapshot(tmp_path / "services.db")
