@@ -33,6 +33,7 @@ STEP_EDIT_FIELDS = frozenset({
     "simulate", "description",
 })
 HEADER_FIELDS = frozenset({"saga", "version", "description"})
+DEFAULTS_FIELDS = frozenset({"retry", "compensation_retry", "retriable_retry", "timeout", "compensation"})
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_\-]+")
 
 
@@ -242,6 +243,26 @@ def update_header(draft: Draft, changes: Mapping[str, Any]) -> Draft:
             doc.pop(key, None)
         else:
             doc[key] = value
+    return Draft(doc) if doc != dict(draft.document) else draft
+
+
+def update_defaults(draft: Draft, changes: Mapping[str, Any]) -> Draft:
+    """Set fields of the saga's ``defaults`` (``None`` removes one, so the model's default
+    applies; ``defaults`` itself goes when it is left empty)."""
+    unknown = set(changes) - DEFAULTS_FIELDS
+    if unknown:
+        raise EditError(f"the saga defaults have no {', '.join(sorted(unknown))}")
+    doc = draft._copy()
+    defaults = dict(doc["defaults"]) if isinstance(doc.get("defaults"), Mapping) else {}
+    for key, value in changes.items():
+        if value is None:
+            defaults.pop(key, None)
+        else:
+            defaults[key] = copy.deepcopy(value)
+    if defaults:
+        doc["defaults"] = defaults
+    else:
+        doc.pop("defaults", None)
     return Draft(doc) if doc != dict(draft.document) else draft
 
 

@@ -23,7 +23,7 @@ from designer.canvas import canvas_from_draft, next_free_position
 from designer.checks import check_draft
 from designer.files import DesignStore
 from designer.flow import apply_flow_value, flow_stamp
-from designer.forms import apply_field
+from designer.forms import apply_default, apply_field
 from designer.history import History
 from runtime.definition import SagaDefinition
 from runtime.errors import DefinitionError, SagaError
@@ -140,6 +140,9 @@ class DesignSession:
 
     def edit_header(self, field: str, value: Any) -> DesignSession:
         return self._attempt(lambda: self.commit(edits.update_header(self.draft, {field: value})))
+
+    def edit_default(self, field: str, value: Any) -> DesignSession:
+        return self._attempt(lambda: self.commit(apply_default(self.draft, field, value)))
 
     # -- the canvas --------------------------------------------------------------------
     def take_flow_value(self, key: str, value: Any) -> DesignSession:

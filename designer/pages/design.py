@@ -27,7 +27,7 @@ from designer.files import (
     open_upload,
 )
 from designer.flow import flow_edges, flow_nodes, frame_nodes
-from designer.forms import KINDS, NO_COMPENSATION, action_choices, step_form
+from designer.forms import KINDS, NO_COMPENSATION, action_choices, defaults_form, step_form
 from designer.predict import PredictSummary, predict
 from designer.registry import sample_registry
 from designer.session import DesignSession
@@ -198,20 +198,12 @@ def _step_form(session: DesignSession, report: DraftReport) -> None:
     with st.expander("Retry and timeout"):
         widget(st.text_input, "Timeout per attempt", "timeout", value=form.timeout,
                placeholder="saga default, e.g. 30s")
-        widget(st.checkbox, "Own retry policy (otherwise the saga's default)", "retry.own",
-               value=form.retry_own)
-        if form.retry_own:
-            retry = form.retry
-            attempts = retry["max_attempts"]
-            widget(st.number_input, "Max attempts", "retry.max_attempts", min_value=1,
-                   max_value=10_000, value=attempts if isinstance(attempts, int) else 3)
-            widget(st.text_input, "Initial interval", "retry.initial_interval",
-                   value=str(retry["initial_interval"]))
-            widget(st.number_input, "Backoff", "retry.backoff", min_value=1.0, max_value=100.0,
-                   value=_float(retry["backoff"], 2.0), step=0.5)
-            widget(st.text_input, "Max interval", "retry.max_interval",
-                   value=str(retry["max_interval"]))
-            widget(st.checkbox, "Jitter", "retry.jitter", value=bool(retry["jitter"]))
+        for policy, label in (("retry", "Own retry policy"),
+                              ("compensation_retry", "Own compensation retry policy")):
+            widget(st.checkbox, f"{label} (otherwise the saga's default)", f"{policy}.own",
+                   value=form.own[policy])
+            if form.own[policy]:
+                _policy_widgets(widget, policy, form.policies[policy])
     with st.expander("Simulation (defaults of simulated runs)"):
         sim = form.simulate
         for field, label in (("failure_rate", "Failure rate"),
@@ -224,6 +216,39 @@ def _step_form(session: DesignSession, report: DraftReport) -> None:
             widget(st.text_input, label, f"simulate.{field}", value=str(sim[field] or ""),
                    placeholder=f"e.g. {example}")
     widget(st.text_input, "Description", "description", value=form.description)
+
+
+def _policy_widgets(widget: Any, policy: str, values: Any) -> None:
+    """The five fields of a retry policy, as ``widget(kind, label, field, **kwargs)`` makes them."""
+    attempts = values["max_attempts"]
+    widget(st.number_input, "Max attempts", f"{policy}.max_attempts", min_value=1,
+           max_value=10_000, value=attempts if isinstance(attempts, int) else 3)
+    widget(st.text_input, "Initial interval", f"{policy}.initial_interval",
+           value=str(values["initial_interval"]))
+    widget(st.number_input, "Backoff", f"{policy}.backoff", min_value=1.0, max_value=100.0,
+           value=_float(values["backoff"], 2.0), step=0.5)
+    widget(st.text_input, "Max interval", f"{policy}.max_interval",
+           value=str(values["max_interval"]))
+    widget(st.checkbox, "Jitter", f"{policy}.jitter", value=bool(values["jitter"]))
+
+
+def _defaults(session: DesignSession) -> None:
+    """The saga-level defaults every step follows unless it sets its own."""
+    form = defaults_form(session.draft)
+
+    def widget(kind: Any, label: str, field: str, /, **kwargs: Any) -> None:
+        key = f"default_{field}_{session.history.render}"
+        kind(label, key=key, on_change=_from_widget, args=("edit_default", key, field), **kwargs)
+
+    with st.expander("Saga defaults"):
+        widget(st.text_input, "Timeout per attempt", "timeout", value=form.timeout)
+        widget(st.checkbox, "Keep compensating when a compensation fails for good",
+               "continue_on_error", value=form.continue_on_error,
+               help="Otherwise the run stops at the failed compensation and ends failed")
+        for policy, label in (("retry", "Retry"), ("compensation_retry", "Compensation retry"),
+                              ("retriable_retry", "Retry of retriable steps")):
+            st.markdown(f"**{label}**")
+            _policy_widgets(widget, policy, form.policies[policy])
 
 
 def _float(value: Any, default: float) -> float:
@@ -304,6 +329,7 @@ def main() -> None:
         _issues(report, names)
     with right:
         _header(session, expanded=not names)
+        _defaults(session)
         if session.selected is None:
             st.info("Select a step on the canvas to edit it.")
         else:

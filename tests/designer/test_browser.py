@@ -218,6 +218,19 @@ def test_draw_the_flight_booking_saga_and_export_it(page: Any) -> None:
     assert set(definition.layout) == {s.name for s in expected.steps}
     assert all(s.simulate is None and s.retry is None for s in definition.steps)
 
+    # 5b) saga-level defaults: a shorter timeout for every step, exported with the saga
+    defaults = page.get_by_test_id("stExpander").filter(has_text="Saga defaults")
+    defaults.get_by_text("Saga defaults").click()
+    timeout = defaults.get_by_label("Timeout per attempt")
+    timeout.fill("5s")
+    timeout.press("Enter")
+    settle_canvas(page)  # the edit redraws the page (and the canvas)
+    shot(page, "design_saga_defaults")
+    with page.expect_download() as download:
+        button.click()
+    exported = parse_definition(Path(download.value.path()).read_bytes(), source="export.yaml")
+    assert exported.defaults.timeout.total_seconds() == 5 and shape(exported) == shape(expected)
+
     # 6) delete an arrow from its right-click menu: the saga turns invalid; Undo restores it
     settle_canvas(page)
     edge = canvas(page).locator('[data-testid="rf__edge-issue_ticket->send_confirmation"]')

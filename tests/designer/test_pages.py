@@ -79,6 +79,29 @@ def test_a_new_step_is_flagged_then_fixed_through_the_form() -> None:
     assert definition.step("reserve_seat").compensation == "flight.release_seat"
 
 
+def keyed(at: AppTest, kind: str, prefix: str) -> Any:
+    widgets = [w for w in getattr(at, kind) if str(w.key).startswith(prefix)]
+    assert len(widgets) == 1, f"{kind} {prefix!r}: {[w.key for w in getattr(at, kind)]}"
+    return widgets[0]
+
+
+def test_saga_defaults_are_edited_through_their_form() -> None:
+    at = design(design=start(open_sample("flight_booking"), selected="charge_payment"))
+    assert keyed(at, "text_input", "default_timeout_").value == "10s"
+    keyed(at, "text_input", "default_timeout_").set_value("3s").run()
+    keyed(at, "checkbox", "default_continue_on_error_").check().run()
+    keyed(at, "number_input", "default_compensation_retry.max_attempts_").set_value(8).run()
+    keyed(at, "checkbox", "field_compensation_retry.own_").check().run()  # the step's own
+    assert not at.exception
+    definition = history(at).present.definition()
+    assert definition.defaults.timeout.total_seconds() == 3
+    assert definition.defaults.compensation.continue_on_error
+    assert definition.defaults.compensation_retry.max_attempts == 8
+    assert definition.step("charge_payment").compensation_retry.max_attempts == 8  # inherited
+    at.button(key="design_undo").click().run()
+    assert history(at).present.definition().step("charge_payment").compensation_retry is None
+
+
 def test_validation_messages_appear_for_graph_rules() -> None:
     at = design(design=start(open_sample("flight_booking"), "charge_payment"))
     field(at, "selectbox", "Kind").set_value("pivot").run()
