@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,17 +184,9 @@ def _parse_json(text: str) -> Any:
 
     data = json.loads(text, parse_constant=no_constants, object_pairs_hook=unique_keys)
     if repeated:  # the objects are all alive in ``data``, so their ids still name them
-        issues: list[Issue] = []
-        stack: list[tuple[Any, str]] = [(data, "")]
-        while stack:
-            item, path = stack.pop()
-            if isinstance(item, dict):
-                issues.extend(_duplicate_key(f"{path}/{pointer_part(key)}", key)
-                              for key in repeated.get(id(item), ()))
-                stack.extend((v, f"{path}/{pointer_part(k)}") for k, v in reversed(item.items()))
-            elif isinstance(item, list):
-                stack.extend((v, f"{path}/{i}") for i, v in reversed(list(enumerate(item))))
-        raise _DuplicateKeys(cap_issues(issues))
+        raise _DuplicateKeys(cap_issues([
+            _duplicate_key(f"{path}/{pointer_part(key)}", key) for item, path in _values(data)
+            if isinstance(item, dict) for key in repeated.get(id(item), ())]))
     return data
 
 
@@ -329,18 +322,26 @@ def _check_json_size(data: Any, maximum: int) -> None:
                               else [p for pair in item.items() for p in pair])]
 
 
-def _huge_integers(data: Any) -> list[Issue]:
-    """YAML (``0xfff...``, ``59:59:...``) and JSON give integers of any size; one past 64 bits
-    cannot be stored or even printed (over 4,300 digits), so it is refused here, by path."""
-    issues: list[Issue] = []
+def _values(data: Any) -> Iterator[tuple[Any, str]]:
+    """Every value in ``data`` (itself included) with its JSON pointer, in document order."""
     stack: list[tuple[Any, str]] = [(data, "")]
-    while stack and len(issues) < MAX_REPORTED_ISSUES:
+    while stack:
         item, path = stack.pop()
+        yield item, path
         if isinstance(item, dict):
             stack.extend((v, f"{path}/{pointer_part(k)}") for k, v in reversed(item.items()))
         elif isinstance(item, list):
             stack.extend((v, f"{path}/{i}") for i, v in reversed(list(enumerate(item))))
-        elif type(item) is int and not -(2**63) <= item < 2**63:
+
+
+def _huge_integers(data: Any) -> list[Issue]:
+    """YAML (``0xfff...``, ``59:59:...``) and JSON give integers of any size; one past 64 bits
+    cannot be stored or even printed (over 4,300 digits), so it is refused here, by path."""
+    issues: list[Issue] = []
+    for item, path in _values(data):
+        if len(issues) >= MAX_REPORTED_ISSUES:
+            break
+        if type(item) is int and not -(2**63) <= item < 2**63:
             issues.append(Issue(path or "/", "integer-range",
                                 f"an integer of {item.bit_length()} bits, outside the signed "
                                 "64-bit range",
