@@ -197,7 +197,7 @@ def _step_form(session: DesignSession, report: DraftReport) -> None:
         st.warning(f"`{issue.path}` {issue.message}" + (f" — {issue.hint}" if issue.hint else ""))
     with st.expander("Retry and timeout"):
         widget(st.text_input, "Timeout per attempt", "timeout", value=form.timeout,
-               placeholder="saga default, e.g. 30s")
+               placeholder=f"saga default: {defaults_form(session.draft).timeout}")
         for policy, label in (("retry", "Own retry policy"),
                               ("compensation_retry", "Own compensation retry policy")):
             widget(st.checkbox, f"{label} (otherwise the saga's default)", f"{policy}.own",
