@@ -129,13 +129,13 @@ def apply_field(draft: Draft, name: str, field: str, value: Any) -> Draft:
     if field == "read_only":
         return update_step(draft, name, {"read_only": True if value else None})
     policy, _, key = field.partition(".")
-    if policy in STEP_POLICIES and key == "own":  # the step's own policy starts as inherited
-        step = draft.step(name)
-        return update_step(draft, name, {policy: _inherited(draft, step, policy) if value else None})
     if policy in STEP_POLICIES:
         step = draft.step(name)
-        current = step.get(policy)
-        base = {**_inherited(draft, step, policy), **(dict(current) if isinstance(current, Mapping) else {})}
+        inherited = _inherited(draft, step, policy)
+        if key == "own":  # the step's own policy starts as the one it inherits
+            return update_step(draft, name, {policy: inherited if value else None})
+        own = step.get(policy)
+        base = {**inherited, **(dict(own) if isinstance(own, Mapping) else {})}
         return update_step(draft, name, {policy: _with_field(base, key, value)})
     if field.startswith("simulate."):
         return _apply_simulate(draft, name, field.removeprefix("simulate."), value)

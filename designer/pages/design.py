@@ -27,7 +27,14 @@ from designer.files import (
     open_upload,
 )
 from designer.flow import flow_edges, flow_nodes, frame_nodes
-from designer.forms import KINDS, NO_COMPENSATION, action_choices, defaults_form, step_form
+from designer.forms import (
+    KINDS,
+    NO_COMPENSATION,
+    DefaultsForm,
+    action_choices,
+    defaults_form,
+    step_form,
+)
 from designer.predict import PredictSummary, predict
 from designer.registry import sample_registry
 from designer.session import DesignSession
@@ -163,7 +170,7 @@ def _header(session: DesignSession, expanded: bool) -> None:
                      height=68)
 
 
-def _step_form(session: DesignSession, report: DraftReport) -> None:
+def _step_form(session: DesignSession, report: DraftReport, defaults: DefaultsForm) -> None:
     ss.design_step = session.selected
     st.selectbox("Step", session.draft.step_names(), key="design_step", on_change=_from_widget,
                  args=("select", "design_step"), help="Or click a step on the canvas")
@@ -197,7 +204,7 @@ def _step_form(session: DesignSession, report: DraftReport) -> None:
         st.warning(f"`{issue.path}` {issue.message}" + (f" — {issue.hint}" if issue.hint else ""))
     with st.expander("Retry and timeout"):
         widget(st.text_input, "Timeout per attempt", "timeout", value=form.timeout,
-               placeholder=f"saga default: {defaults_form(session.draft).timeout}")
+               placeholder=f"saga default: {defaults.timeout}")
         for policy, label in (("retry", "Own retry policy"),
                               ("compensation_retry", "Own compensation retry policy")):
             widget(st.checkbox, f"{label} (otherwise the saga's default)", f"{policy}.own",
@@ -232,9 +239,8 @@ def _policy_widgets(widget: Any, policy: str, values: Any) -> None:
     widget(st.checkbox, "Jitter", f"{policy}.jitter", value=bool(values["jitter"]))
 
 
-def _defaults(session: DesignSession) -> None:
+def _defaults(session: DesignSession, form: DefaultsForm) -> None:
     """The saga-level defaults every step follows unless it sets its own."""
-    form = defaults_form(session.draft)
 
     def widget(kind: Any, label: str, field: str, /, **kwargs: Any) -> None:
         key = f"default_{field}_{session.history.render}"
@@ -329,11 +335,12 @@ def main() -> None:
         _issues(report, names)
     with right:
         _header(session, expanded=not names)
-        _defaults(session)
+        defaults = defaults_form(session.draft)
+        _defaults(session, defaults)
         if session.selected is None:
             st.info("Select a step on the canvas to edit it.")
         else:
-            _step_form(session, report)
+            _step_form(session, report, defaults)
         _predict(report)
     _exports(report)
 
